@@ -1,1 +1,56 @@
-//! placeholder
+//! Attestation for rune and verdictd: the evidence/claims model and the verifiers.
+//!
+//! This crate owns:
+//! - [`claims`]: what a verifier established ([`Claims`]), the same for every TEE;
+//! - [`quote`]: a strict parser of DCAP quotes (v3, v4, v5);
+//! - [`dcap`]: verification of real SGX/TDX quotes against Intel's root with collateral
+//!   ([`dcap::verify`]), and where collateral comes from ([`dcap::CollateralSource`]);
+//! - [`pccs`]: collateral from a PCCS-compatible service, with an on-disk cache;
+//! - [`sim`]: the software TEE's PKI, quotes and verifier (never mistaken for hardware);
+//! - [`sample`]: Confidential Containers' `sample` TEE evidence;
+//! - [`policy`]: appraisal (accepted TCB statuses, rejected advisories, debug);
+//! - [`report`]: [`verify_quote_report`], the one-call verification behind the CLI.
+//!
+//! It must not touch TEE devices or container state, and does no network I/O unless a PCCS
+//! is configured: offline verification is the default. Attesters and RA-TLS come later.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod claims;
+pub mod dcap;
+pub mod pccs;
+pub mod policy;
+pub mod quote;
+pub mod report;
+pub mod sample;
+pub mod sim;
+
+pub use claims::{Claims, Measurements, TcbStatus, TeeKind};
+pub use dcap::{Collateral, CollateralSource};
+pub use policy::{AppraisalPolicy, Rejection, Verdict};
+pub use report::{verify_quote_report, VerifyReport};
+
+/// Any error of this crate, gathered from the modules.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A quote did not parse.
+    #[error(transparent)]
+    Quote(#[from] quote::QuoteError),
+    /// DCAP verification failed.
+    #[error(transparent)]
+    Dcap(#[from] dcap::DcapError),
+    /// Collateral could not be loaded.
+    #[error(transparent)]
+    Collateral(#[from] dcap::CollateralError),
+    /// The PCCS could not be used.
+    #[error(transparent)]
+    Pccs(#[from] pccs::PccsError),
+    /// Sim PKI, quoting or verification failed.
+    #[error(transparent)]
+    Sim(#[from] sim::SimError),
+    /// Sample evidence was not accepted.
+    #[error(transparent)]
+    Sample(#[from] sample::SampleError),
+}
