@@ -714,3 +714,10 @@ unsafe fn resolve<F: Copy>(library: &Library, name: &str) -> Option<F> {
     let symbol = unsafe { library.get::<Option<F>>(name.as_bytes()) };
     symbol.ok().and_then(|symbol| *symbol)
 }
+
+/// `kill` is called from a signal-forwarding thread while `exec` blocks in another: the runtime
+/// must be shareable across threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<EnclaveRuntime>();
+};

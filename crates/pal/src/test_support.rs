@@ -4,6 +4,17 @@
 //! Only `std`: the conformance tests include this file directly with `#[path]`, so it must not
 //! depend on the rest of the crate. The compiler is `$CC` if set, else `cc`.
 //!
+//! From another crate's tests (dev-dependency `pal = { path = "../pal", features =
+//! ["test-support"] }`):
+//!
+//! ```ignore
+//! use pal::test_support::{c_pal_source, compile_c_pal};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let so = compile_c_pal(&c_pal_source("pal_v3"), dir.path())?;
+//! // ENCLAVE_RUNTIME_PATH = so; pal_v3 returns plain exit codes, pal_v2 wait statuses.
+//! ```
+//!
 //! The sources, all self-contained C11 plus the shared header `pal_abi.h`:
 //!
 //! | source | version | exit value | notes |

@@ -255,7 +255,7 @@ fn argv_with_spaces_and_empty_strings_arrives_intact() {
 fn env_arrives_exactly() {
     for name in ["pal_v2", "pal_v3"] {
         let (_built, runtime) = start(name);
-        let env = ["FOO=bar baz", "EMPTY=", "X=1=2"];
+        let env = ["PATH=/bin:/usr/bin", "FOO=bar baz", "EMPTY=", "X=1=2"];
         let outcome = run(&runtime, &sh("env | sort"), &env, b"");
         // /bin/sh may add PWD, SHLVL or `_`; ours must be there, and nothing from the test
         // process (its HOME, PATH, CARGO_* variables) may leak in.
