@@ -1,1 +1,24 @@
-//! rune
+//! rune: a runc-compatible OCI runtime that runs containers, and enclave containers, on youki's
+//! libcontainer.
+//!
+//! This crate owns the `rune` command line (runc's flags and verbs), the preparation of a bundle's
+//! spec for libcontainer, container state as runc shows it, and the workload executor that decides
+//! between exec'ing the entrypoint (plain containers) and an enclave runtime. It must not reach
+//! into namespaces, mounts or cgroups by hand: that machinery is libcontainer's.
+
+pub mod bundle;
+pub mod cli;
+pub mod commands;
+pub mod container;
+pub mod executor;
+pub mod foreground;
+pub mod logging;
+pub mod state;
+
+/// The version line `rune --version` prints: crate version, git commit and OCI spec version.
+pub const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("RUNE_GIT_COMMIT"),
+    "\nspec: 1.2.0"
+);

@@ -1,0 +1,382 @@
+//! Reading a bundle's `config.json` and preparing the spec that libcontainer receives.
+//!
+//! libcontainer reads `config.json` from the bundle it is given, so rune writes the prepared spec
+//! into a private copy of the bundle (a directory holding only `config.json`, with every path made
+//! absolute) and points the state back at the user's bundle once the container exists. The
+//! preparation is where rune departs from libcontainer's defaults to behave like runc:
+//! - no `linux.cgroupsPath`: the container nests under rune's own cgroup (runc), instead of a
+//!   `:youki:<id>` group at the root of each hierarchy;
+//! - a read-only `cgroup` mount on cgroup v1: every subsystem mount is made read-only too (libcontainer
+//!   bind-mounts them read-write, which would let the container raise its own limits).
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Mount, Spec};
+
+/// Cap on `config.json`: real specs are a few KiB; this bounds what a hostile file can make us parse.
+const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Where cgroup v1 hierarchies are mounted on the host and in the container.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// Why a bundle could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// The bundle directory is missing or unreadable.
+    #[error("bundle {path}: {source}")]
+    Bundle {
+        /// The bundle path as given.
+        path: PathBuf,
+        /// Why it could not be opened.
+        source: io::Error,
+    },
+    /// `config.json` is absent.
+    #[error("{path} not found: a bundle needs a config.json (create one with `rune spec`)")]
+    ConfigMissing {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// `config.json` could not be read.
+    #[error("reading {path}: {source}")]
+    ConfigRead {
+        /// The file.
+        path: PathBuf,
+        /// The I/O failure.
+        source: io::Error,
+    },
+    /// `config.json` is larger than any sane spec.
+    #[error("{path} is {size} bytes, more than the {MAX_CONFIG_BYTES}-byte limit")]
+    ConfigTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+    /// `config.json` is not a valid OCI runtime spec.
+    #[error("invalid {path}: {reason}")]
+    ConfigInvalid {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, naming the field, line and column.
+        reason: String,
+    },
+    /// A field the runtime needs is absent or empty.
+    #[error("invalid {path}: {field} {problem}")]
+    Field {
+        /// The file.
+        path: PathBuf,
+        /// JSON path of the field, e.g. `process.args`.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The root filesystem does not exist.
+    #[error("rootfs {path} (root.path in {config}) does not exist")]
+    RootfsMissing {
+        /// Resolved rootfs path.
+        path: PathBuf,
+        /// The config that named it.
+        config: PathBuf,
+    },
+    /// The private copy of the bundle could not be written.
+    #[error("writing prepared spec {path}: {source}")]
+    WritePrepared {
+        /// The file.
+        path: PathBuf,
+        /// The I/O failure.
+        source: io::Error,
+    },
+}
+
+/// A bundle whose spec passed validation.
+#[derive(Debug)]
+pub struct Bundle {
+    /// Canonical path of the user's bundle directory.
+    pub dir: PathBuf,
+    /// The spec, with `root.path` absolute.
+    pub spec: Spec,
+}
+
+impl Bundle {
+    /// Loads and validates `config.json` from `dir`.
+    pub fn load(dir: &Path) -> Result<Self, BundleError> {
+        let dir = fs::canonicalize(dir).map_err(|source| BundleError::Bundle {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let config = dir.join("config.json");
+        let spec = read_spec(&config)?;
+        let mut bundle = Self { dir, spec };
+        bundle.validate(&config)?;
+        Ok(bundle)
+    }
+
+    /// Path of the rootfs, absolute.
+    pub fn rootfs(&self) -> PathBuf {
+        self.spec
+            .root()
+            .as_ref()
+            .map(|root| self.dir.join(root.path()))
+            .unwrap_or_else(|| self.dir.join("rootfs"))
+    }
+
+    fn validate(&mut self, config: &Path) -> Result<(), BundleError> {
+        let field = |field, problem: &str| BundleError::Field {
+            path: config.to_owned(),
+            field,
+            problem: problem.to_owned(),
+        };
+        if !self.spec.version().starts_with("1.") {
+            return Err(field(
+                "ociVersion",
+                &format!("is {:?}; rune supports 1.x", self.spec.version()),
+            ));
+        }
+        let root = self
+            .spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| field("root", "is missing"))?;
+        if root.path().as_os_str().is_empty() {
+            return Err(field("root.path", "is empty"));
+        }
+        let rootfs = self.rootfs();
+        if !rootfs.is_dir() {
+            return Err(BundleError::RootfsMissing {
+                path: rootfs,
+                config: config.to_owned(),
+            });
+        }
+        let process = self
+            .spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| field("process", "is missing"))?;
+        match process.args() {
+            Some(args) if !args.is_empty() => {}
+            _ => return Err(field("process.args", "is missing or empty")),
+        }
+        if process.cwd().is_relative() {
+            return Err(field("process.cwd", "must be an absolute path"));
+        }
+        if self.spec.linux().is_none() {
+            return Err(field(
+                "linux",
+                "is missing: rune runs Linux containers only",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Turns the spec into the one libcontainer runs, and writes it as `dir/config.json`.
+    ///
+    /// `dir` must not exist yet; the caller removes it once the container is created.
+    pub fn write_prepared(
+        &self,
+        dir: &Path,
+        container_id: &str,
+        host: &HostCgroups,
+    ) -> Result<Spec, BundleError> {
+        let spec = self.prepared_spec(container_id, host);
+        let path = dir.join("config.json");
+        let write_err = |source| BundleError::WritePrepared {
+            path: path.clone(),
+            source,
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(write_err)?;
+        let json = serde_json::to_vec(&spec).map_err(|e| write_err(io::Error::other(e)))?;
+        fs::write(&path, json).map_err(write_err)?;
+        Ok(spec)
+    }
+
+    /// The spec libcontainer should run (see the module doc for each change).
+    pub fn prepared_spec(&self, container_id: &str, host: &HostCgroups) -> Spec {
+        let mut spec = self.spec.clone();
+        let rootfs = self.rootfs();
+        if let Some(mut root) = spec.root().clone() {
+            root.set_path(rootfs);
+            spec.set_root(Some(root));
+        }
+        if let Some(mounts) = spec.mounts().clone() {
+            let mounts: Vec<Mount> = mounts
+                .into_iter()
+                .map(|mut mount| {
+                    if let Some(source) = mount.source() {
+                        if source.is_relative() && is_bind(&mount) {
+                            let absolute = self.dir.join(source);
+                            mount.set_source(Some(absolute));
+                        }
+                    }
+                    mount
+                })
+                .collect();
+            spec.set_mounts(Some(mounts));
+        }
+        if let Some(mut linux) = spec.linux().clone() {
+            if linux.cgroups_path().is_none() {
+                linux.set_cgroups_path(Some(host.own_path.join(container_id)));
+            }
+            if !host.v1_subsystems.is_empty() && has_readonly_cgroup_mount(&self.spec) {
+                let mut readonly = linux.readonly_paths().clone().unwrap_or_default();
+                readonly.push(CGROUP_ROOT.to_owned());
+                readonly.extend(
+                    host.v1_subsystems
+                        .iter()
+                        .map(|name| format!("{CGROUP_ROOT}/{name}")),
+                );
+                linux.set_readonly_paths(Some(readonly));
+            }
+            spec.set_linux(Some(linux));
+        }
+        spec
+    }
+}
+
+fn is_bind(mount: &Mount) -> bool {
+    mount.typ().as_deref() == Some("bind")
+        || mount
+            .options()
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"))
+}
+
+fn has_readonly_cgroup_mount(spec: &Spec) -> bool {
+    spec.mounts().iter().flatten().any(|m| {
+        m.typ().as_deref() == Some("cgroup") && m.options().iter().flatten().any(|o| o == "ro")
+    })
+}
+
+fn read_spec(path: &Path) -> Result<Spec, BundleError> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(BundleError::ConfigMissing {
+                path: path.to_owned(),
+            })
+        }
+        Err(source) => {
+            return Err(BundleError::ConfigRead {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(BundleError::ConfigTooLarge {
+            path: path.to_owned(),
+            size: meta.len(),
+        });
+    }
+    let bytes = fs::read(path).map_err(|source| BundleError::ConfigRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_spec(&bytes).map_err(|reason| BundleError::ConfigInvalid {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+/// Parses an OCI runtime spec; the error names the field, line and column.
+pub fn parse_spec(bytes: &[u8]) -> Result<Spec, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+/// The host's cgroup facts that shape a prepared spec.
+#[derive(Debug, Clone, Default)]
+pub struct HostCgroups {
+    /// rune's own cgroup (the unified one on v2, the memory hierarchy's on v1).
+    pub own_path: PathBuf,
+    /// Names of the cgroup v1 hierarchies mounted under /sys/fs/cgroup (empty on pure v2).
+    pub v1_subsystems: Vec<String>,
+}
+
+impl HostCgroups {
+    /// Reads `/proc/self/cgroup` and `/proc/self/mountinfo`.
+    pub fn detect() -> io::Result<Self> {
+        let cgroup = fs::read_to_string("/proc/self/cgroup")?;
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+        Ok(Self::from_proc(&cgroup, &mountinfo))
+    }
+
+    /// Parses the two proc files (split out so it is testable without a host).
+    pub fn from_proc(cgroup: &str, mountinfo: &str) -> Self {
+        let v1_subsystems: Vec<String> = mountinfo
+            .lines()
+            .filter_map(|line| {
+                // mountinfo: ... mount_point ... - fstype source options
+                let (left, right) = line.split_once(" - ")?;
+                let fstype = right.split_whitespace().next()?;
+                let mount_point = left.split_whitespace().nth(4)?;
+                let name = mount_point.strip_prefix("/sys/fs/cgroup/")?;
+                (fstype == "cgroup" && !name.contains('/')).then(|| name.to_owned())
+            })
+            .collect();
+        let mut own_path = None;
+        for line in cgroup.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (Some(_), Some(controllers), Some(path)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let wanted = if v1_subsystems.is_empty() {
+                controllers.is_empty()
+            } else {
+                controllers.split(',').any(|c| c == "memory")
+            };
+            if wanted {
+                own_path = Some(PathBuf::from(path));
+            }
+        }
+        Self {
+            own_path: own_path.unwrap_or_else(|| PathBuf::from("/")),
+            v1_subsystems,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID_MOUNTINFO: &str = "\
+30 25 0:26 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+31 30 0:27 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+32 30 0:28 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+33 30 0:29 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+34 30 0:30 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn hybrid_host_nests_under_memory_cgroup() {
+        let cgroup = "5:memory:/user.slice\n4:cpu:/other\n0::/unified-path\n";
+        let host = HostCgroups::from_proc(cgroup, HYBRID_MOUNTINFO);
+        assert_eq!(host.v1_subsystems, ["cpu", "memory", "systemd"]);
+        assert_eq!(host.own_path, PathBuf::from("/user.slice"));
+    }
+
+    #[test]
+    fn pure_v2_host_nests_under_unified_cgroup() {
+        let mountinfo = "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let host = HostCgroups::from_proc("0::/system.slice/x.service\n", mountinfo);
+        assert!(host.v1_subsystems.is_empty());
+        assert_eq!(host.own_path, PathBuf::from("/system.slice/x.service"));
+    }
+
+    #[test]
+    fn parse_error_names_the_field() {
+        let err = parse_spec(br#"{"ociVersion": "1.0.2", "process": {"args": 5}}"#).unwrap_err();
+        assert!(err.contains("invalid type"), "{err}");
+        let err = parse_spec(br#"{"process": {}}"#).unwrap_err();
+        assert!(err.contains("ociVersion"), "{err}");
+    }
+}

@@ -1,0 +1,361 @@
+//! The command line of `rune`: runc's global flags and subcommands, as clap structs.
+//!
+//! containerd's runc shim and dockerd drive the runtime through these exact flags, so names,
+//! short forms and defaults follow runc 1.1 (`man runc`), not our taste.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Default state directory, as `/run/runc` is for runc.
+pub const DEFAULT_ROOT: &str = "/run/rune";
+
+/// rune: a runc-compatible OCI runtime that can run a container inside an enclave.
+#[derive(Debug, Parser)]
+#[command(name = "rune", version = crate::VERSION_LINE, disable_help_subcommand = true)]
+pub struct Cli {
+    /// Options every subcommand accepts.
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    /// The operation to perform.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Global flags, as runc's.
+#[derive(Debug, Args)]
+pub struct GlobalOpts {
+    /// Root directory for storage of container state (tmpfs location recommended).
+    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    pub root: PathBuf,
+    /// Write logs to this file instead of stderr.
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Enable debug logging.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Manage cgroups through systemd.
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto.
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Path to criu (accepted for compatibility; checkpointing is not supported).
+    #[arg(long, global = true, hide = true)]
+    pub criu: Option<PathBuf>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, as runc writes for containerd.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container from a bundle; the process waits for `start`.
+    Create(Create),
+    /// Start the user process of a created container.
+    Start(IdArg),
+    /// Create and start a container, and wait for it unless detached.
+    Run(Run),
+    /// Print the state of a container as OCI state JSON.
+    State(IdArg),
+    /// Send a signal to the container's init process (or to all its processes).
+    Kill(Kill),
+    /// Delete a container and everything it holds.
+    Delete(Delete),
+    /// List containers started by rune under the given root.
+    List(List),
+    /// Run a new process inside a running container.
+    Exec(Exec),
+    /// Show the processes running inside a container.
+    Ps(Ps),
+    /// Suspend all processes of a container.
+    Pause(IdArg),
+    /// Resume all processes of a paused container.
+    Resume(IdArg),
+    /// Display container events and resource statistics.
+    Events(Events),
+    /// Create a new specification file (config.json).
+    Spec(SpecArgs),
+    /// Show the features this runtime supports, as JSON.
+    Features,
+    /// Update the resource limits of a container.
+    Update(Update),
+    /// Checkpoint a running container (not supported).
+    Checkpoint(Unsupported),
+    /// Restore a container from a checkpoint (not supported).
+    Restore(Unsupported),
+}
+
+/// A command that takes only a container id.
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// The container id.
+    pub id: String,
+}
+
+/// Flags shared by `create` and `run`.
+#[derive(Debug, Args)]
+pub struct CreateOpts {
+    /// Path to the bundle directory (default: the current directory).
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Path to an AF_UNIX socket that receives the pty master of the container's console.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Path to an AF_UNIX socket that receives a pidfd of the init process (not supported).
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
+    /// File to write the container's init process id to.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Do not use pivot_root to jail the process inside the rootfs.
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring for the container.
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// Pass N additional file descriptors (from 3 on) to the container.
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: i32,
+    /// The container id.
+    pub id: String,
+}
+
+/// `rune create`.
+#[derive(Debug, Args)]
+pub struct Create {
+    /// Creation options.
+    #[command(flatten)]
+    pub opts: CreateOpts,
+}
+
+/// `rune run`.
+#[derive(Debug, Args)]
+pub struct Run {
+    /// Creation options.
+    #[command(flatten)]
+    pub opts: CreateOpts,
+    /// Detach from the container's process.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Do not delete the container after it exits.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// `rune kill`.
+#[derive(Debug, Args)]
+pub struct Kill {
+    /// Send the signal to all processes of the container.
+    #[arg(short, long)]
+    pub all: bool,
+    /// The container id.
+    pub id: String,
+    /// Signal name (TERM, SIGTERM) or number; default SIGTERM.
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+/// `rune delete`.
+#[derive(Debug, Args)]
+pub struct Delete {
+    /// Kill the container first if it is still running.
+    #[arg(short, long)]
+    pub force: bool,
+    /// The container id.
+    pub id: String,
+}
+
+/// Output format of `list` and `ps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    /// Columns for humans.
+    Table,
+    /// JSON for programs.
+    Json,
+}
+
+/// `rune list`.
+#[derive(Debug, Args)]
+pub struct List {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+    /// Print only the container ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `rune exec`.
+#[derive(Debug, Args)]
+pub struct Exec {
+    /// Path to an AF_UNIX socket that receives the pty master.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Path to an AF_UNIX socket that receives a pidfd (not supported).
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Current working directory in the container.
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (KEY=VALUE); may repeat.
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// User to run as: UID[:GID].
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Additional group ids; may repeat.
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Path to a process.json describing the process to run.
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Detach from the process.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// File to write the process id to.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// SELinux label of the process (no SELinux on this host: must be empty).
+    #[arg(long)]
+    pub process_label: Option<String>,
+    /// AppArmor profile of the process.
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// Set no_new_privileges for the process.
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Add a capability; may repeat.
+    #[arg(short, long = "cap")]
+    pub cap: Vec<String>,
+    /// Pass N additional file descriptors to the process.
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: i32,
+    /// Run the process in this sub-cgroup of the container.
+    #[arg(long)]
+    pub cgroup: Option<String>,
+    /// Allow exec into a paused container.
+    #[arg(long)]
+    pub ignore_paused: bool,
+    /// The container id.
+    pub id: String,
+    /// The command and its arguments (when --process is not given).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `rune ps`.
+#[derive(Debug, Args)]
+pub struct Ps {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+    /// The container id.
+    pub id: String,
+    /// Options passed to ps(1) in table format.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_options: Vec<String>,
+}
+
+/// `rune events`.
+#[derive(Debug, Args)]
+pub struct Events {
+    /// Interval between statistics, e.g. 5s or 500ms.
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    /// Print statistics once and exit.
+    #[arg(long)]
+    pub stats: bool,
+    /// The container id.
+    pub id: String,
+}
+
+/// `rune spec`.
+#[derive(Debug, Args)]
+pub struct SpecArgs {
+    /// Directory to write config.json into.
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Generate a spec for a rootless container.
+    #[arg(long)]
+    pub rootless: bool,
+}
+
+/// `rune update`.
+#[derive(Debug, Args)]
+pub struct Update {
+    /// Path to a JSON file of LinuxResources, or - for stdin.
+    #[arg(short, long)]
+    pub resources: Option<PathBuf>,
+    /// Block IO weight (10 to 1000).
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    /// CPU CFS period in microseconds.
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// CPU CFS quota in microseconds.
+    #[arg(long)]
+    pub cpu_quota: Option<i64>,
+    /// CPU shares (relative weight).
+    #[arg(long)]
+    pub cpu_share: Option<u64>,
+    /// CPU realtime period in microseconds.
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime in microseconds.
+    #[arg(long)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPUs allowed (e.g. 0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes allowed (e.g. 0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Memory limit (bytes, or with a k, m, g suffix).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Memory soft limit.
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited.
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// Kernel memory limit (deprecated, accepted and ignored as runc does).
+    #[arg(long, hide = true)]
+    pub kernel_memory: Option<String>,
+    /// Kernel TCP memory limit (deprecated, accepted and ignored as runc does).
+    #[arg(long, hide = true)]
+    pub kernel_memory_tcp: Option<String>,
+    /// Maximum number of pids; 0 or -1 for unlimited.
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    /// Intel RDT L3 cache schema (not supported).
+    #[arg(long)]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth schema (not supported).
+    #[arg(long)]
+    pub mem_bw_schema: Option<String>,
+    /// The container id.
+    pub id: String,
+}
+
+/// Arguments of commands we accept but do not implement.
+#[derive(Debug, Args)]
+pub struct Unsupported {
+    /// Whatever was passed.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}

@@ -1,0 +1,160 @@
+//! `rune create` and `rune run`.
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::syscall::syscall::SyscallType;
+
+use crate::bundle::{Bundle, HostCgroups};
+use crate::cli::{CreateOpts, GlobalOpts, Run};
+use crate::container;
+use crate::executor::RuneExecutor;
+use crate::foreground;
+use crate::state::RuneRecord;
+
+/// `rune create`: sets the container up; its process waits for `start`.
+pub fn create(g: &GlobalOpts, opts: &CreateOpts) -> Result<i32> {
+    build(g, opts, true)?;
+    Ok(0)
+}
+
+/// `rune run`: create and start; without `--detach`, wait and return the workload's exit code.
+pub fn run(g: &GlobalOpts, args: &Run) -> Result<i32> {
+    let mut container = build(g, &args.opts, args.detach)?;
+    let id = &args.opts.id;
+    if let Err(e) = container.start() {
+        let _ = container.delete(true);
+        return Err(e).with_context(|| format!("starting container {id:?}"));
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    let pid = container
+        .pid()
+        .with_context(|| format!("container {id:?} has no init process after start"))?;
+    let code = foreground::wait_forwarding_signals(pid)
+        .with_context(|| format!("waiting for container {id:?}"))?;
+    if !args.keep {
+        if let Err(e) = container.delete(true) {
+            // The workload's status matters more than a cleanup failure (runc does the same).
+            tracing::warn!(container_id = %id, error = %e, "deleting container after run");
+        }
+    }
+    Ok(code)
+}
+
+fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
+    let id = opts.id.as_str();
+    container::validate_id(id)?;
+    if opts.pidfd_socket.is_some() {
+        bail!("--pidfd-socket is not supported by rune");
+    }
+    if opts.preserve_fds < 0 {
+        bail!(
+            "--preserve-fds must not be negative (got {})",
+            opts.preserve_fds
+        );
+    }
+    let bundle = Bundle::load(&opts.bundle)?;
+    ensure_root(&g.root)?;
+    if container::dir(&g.root, id).exists() {
+        bail!("container {id:?} already exists");
+    }
+    let host = HostCgroups::detect().context("reading this process's cgroups from /proc")?;
+    let prepared = PreparedDir(g.root.join(".prepared").join(id));
+    prepared.clear();
+    let spec = bundle.write_prepared(&prepared.0, id, &host)?;
+
+    let built = ContainerBuilder::new(id.to_owned(), SyscallType::default())
+        .with_executor(RuneExecutor::for_spec(&spec))
+        .with_pid_file(opts.pid_file.as_ref())
+        .context("--pid-file")?
+        .with_console_socket(opts.console_socket.as_ref())
+        .with_root_path(&g.root)
+        .with_context(|| format!("state root {}", g.root.display()))?
+        .with_preserved_fds(opts.preserve_fds)
+        .as_init(&prepared.0)
+        .with_systemd(g.systemd_cgroup)
+        .with_detach(detach)
+        .with_no_pivot(opts.no_pivot)
+        .build();
+    let mut container = match built {
+        Ok(container) => container,
+        Err(e) => {
+            remove_leftovers(&g.root, id);
+            return Err(e).with_context(|| format!("creating container {id:?}"));
+        }
+    };
+    // Exec reads the spec from the state's bundle, so the prepared copy lives as long as the
+    // container, inside its state directory (removed with it by delete).
+    let kept = container.root.join(PREPARED_BUNDLE);
+    if let Err(e) = fs::rename(&prepared.0, &kept) {
+        let _ = container.delete(true);
+        return Err(e).with_context(|| format!("keeping prepared spec in {}", kept.display()));
+    }
+    container.state.bundle = kept;
+    let record = RuneRecord {
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs(),
+        enclave: None,
+    };
+    let saved = container
+        .save()
+        .map_err(anyhow::Error::from)
+        .and_then(|()| record.save(&container.root).map_err(anyhow::Error::from));
+    if let Err(e) = saved {
+        let _ = container.delete(true);
+        return Err(e).with_context(|| format!("saving state of container {id:?}"));
+    }
+    Ok(container)
+}
+
+/// Directory in a container's state directory holding the spec libcontainer runs.
+const PREPARED_BUNDLE: &str = "bundle";
+
+/// The private copy of the bundle handed to libcontainer; removed when the create ends.
+struct PreparedDir(PathBuf);
+
+impl PreparedDir {
+    fn clear(&self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for PreparedDir {
+    fn drop(&mut self) {
+        self.clear();
+        // The parent is shared by concurrent creates: remove it only when empty.
+        if let Some(parent) = self.0.parent() {
+            let _ = fs::remove_dir(parent);
+        }
+    }
+}
+
+fn ensure_root(root: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(root)
+        .with_context(|| format!("creating state root {}", root.display()))?;
+    let probe = root.join(".rune-write-test");
+    fs::write(&probe, b"")
+        .with_context(|| format!("state root {} is not writable", root.display()))?;
+    let _ = fs::remove_file(probe);
+    Ok(())
+}
+
+/// libcontainer removes the cgroup and state directory of a failed create; this catches what a
+/// failure before its own cleanup point leaves.
+fn remove_leftovers(root: &Path, id: &str) {
+    let dir = container::dir(root, id);
+    if dir.exists() {
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            tracing::warn!(path = %dir.display(), error = %e, "removing state of failed create");
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! `rune exec`.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Context, Result};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::ContainerStatus;
+use libcontainer::syscall::syscall::SyscallType;
+
+use crate::cli::{Exec, GlobalOpts};
+use crate::container;
+use crate::executor::RuneExecutor;
+use crate::foreground;
+use crate::state::status_name;
+
+/// Runs a new process in a running container; without `--detach`, waits and returns its exit code.
+pub fn exec(g: &GlobalOpts, args: &Exec) -> Result<i32> {
+    let id = &args.id;
+    let c = container::load(&g.root, id)?;
+    match c.status() {
+        ContainerStatus::Running => {}
+        ContainerStatus::Paused if args.ignore_paused => {}
+        other => bail!(
+            "cannot exec in container {id:?}: it is {}, not running",
+            status_name(other)
+        ),
+    }
+    if args.process.is_none() && args.command.is_empty() {
+        bail!("exec needs a command, or --process with a process.json");
+    }
+    if args.pidfd_socket.is_some() {
+        bail!("--pidfd-socket is not supported by rune");
+    }
+    if args.tty && args.process.is_none() && args.console_socket.is_none() && args.detach {
+        bail!("--tty with --detach needs --console-socket");
+    }
+    let env = parse_env(&args.env)?;
+    let (user, group) = match &args.user {
+        Some(u) => parse_user(u)?,
+        None => (None, None),
+    };
+    let pid = ContainerBuilder::new(id.clone(), SyscallType::default())
+        .with_executor(RuneExecutor::default())
+        .with_root_path(&g.root)
+        .with_context(|| format!("state root {}", g.root.display()))?
+        .with_console_socket(args.console_socket.as_ref())
+        .with_pid_file(args.pid_file.as_ref())
+        .context("--pid-file")?
+        .with_preserved_fds(args.preserve_fds)
+        .as_tenant()
+        .with_detach(args.detach)
+        .with_cwd(args.cwd.as_ref())
+        .with_env(env)
+        .with_process(args.process.as_ref())
+        .with_no_new_privs(args.no_new_privs)
+        .with_container_args(args.command.clone())
+        .with_capabilities(args.cap.clone())
+        .with_additional_gids(args.additional_gids.clone())
+        .with_user(user)
+        .with_group(group)
+        .with_ignore_paused(args.ignore_paused)
+        .with_sub_cgroup(args.cgroup.clone())
+        .with_process_label(args.process_label.clone())
+        .with_apparmor(args.apparmor.clone())
+        .build()
+        .with_context(|| format!("exec in container {id:?}"))?;
+    if args.detach {
+        return Ok(0);
+    }
+    foreground::wait_forwarding_signals(pid)
+        .with_context(|| format!("waiting for exec process {pid} in container {id:?}"))
+}
+
+fn parse_env(pairs: &[String]) -> Result<HashMap<String, String>> {
+    pairs
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => bail!("invalid --env {pair:?}: expected KEY=VALUE"),
+        })
+        .collect()
+}
+
+/// Parses runc's `--user UID[:GID]`.
+fn parse_user(user: &str) -> Result<(Option<u32>, Option<u32>)> {
+    let num = |s: &str| {
+        s.parse::<u32>()
+            .with_context(|| format!("invalid --user {user:?}: expected UID[:GID] as numbers"))
+    };
+    match user.split_once(':') {
+        Some((u, g)) => Ok((Some(num(u)?), Some(num(g)?))),
+        None => Ok((Some(num(user)?), None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_forms() {
+        assert_eq!(parse_user("1000").unwrap(), (Some(1000), None));
+        assert_eq!(parse_user("1:2").unwrap(), (Some(1), Some(2)));
+        let err = parse_user("bob").unwrap_err().to_string();
+        assert!(err.contains("invalid --user \"bob\""), "{err}");
+    }
+
+    #[test]
+    fn env_needs_key_and_equals() {
+        assert_eq!(parse_env(&["A=b=c".into()]).unwrap()["A"], "b=c");
+        assert!(parse_env(&["A".into()]).is_err());
+        assert!(parse_env(&["=x".into()]).is_err());
+    }
+}

@@ -1,0 +1,295 @@
+//! Harness for integration tests: find the built binaries, build busybox bundles, run rune (and
+//! runc/crun for differential tests) on private state roots, and skip with a printed reason when
+//! a test needs root or a tool this machine lacks.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Returns early from a test, printing why, unless running as root.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::is_root() {
+            eprintln!(
+                "skipping {}: needs root (namespaces, mounts, cgroups)",
+                module_path!()
+            );
+            return;
+        }
+    };
+}
+
+/// Returns early from a test, printing why, unless the program is installed.
+#[macro_export]
+macro_rules! require_tool {
+    ($tool:expr) => {
+        if !$crate::have_tool($tool) {
+            eprintln!("skipping {}: {} is not installed", module_path!(), $tool);
+            return;
+        }
+    };
+}
+
+/// True when the tests run as root.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// True when `tool` is on PATH.
+pub fn have_tool(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_owned()
+}
+
+/// Path of a binary built from this workspace (`RUNE_BIN_DIR` overrides the target directory).
+pub fn built_binary(name: &str) -> PathBuf {
+    let dir = std::env::var_os("RUNE_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace().join("target"));
+            target.join("debug")
+        });
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not found: build it first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+/// An OCI bundle with a busybox-static rootfs in a temporary directory.
+pub struct Bundle {
+    dir: TempDir,
+}
+
+impl Bundle {
+    /// Builds a bundle running `args` with runc's default spec (see scripts/mkbundle.sh).
+    pub fn busybox(args: &[&str]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("rune-bundle-")
+            .tempdir()
+            .expect("temp dir");
+        let status = Command::new(workspace().join("scripts/mkbundle.sh"))
+            .arg(dir.path())
+            .args(args)
+            .status()
+            .expect("running scripts/mkbundle.sh");
+        assert!(status.success(), "mkbundle.sh failed");
+        Self { dir }
+    }
+
+    /// The bundle directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The rootfs directory.
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
+    /// Reads config.json.
+    pub fn config(&self) -> Value {
+        let text = std::fs::read_to_string(self.path().join("config.json")).expect("config.json");
+        serde_json::from_str(&text).expect("config.json is JSON")
+    }
+
+    /// Rewrites config.json through `edit`.
+    pub fn edit(&self, edit: impl FnOnce(&mut Value)) -> &Self {
+        let mut config = self.config();
+        edit(&mut config);
+        std::fs::write(
+            self.path().join("config.json"),
+            serde_json::to_vec_pretty(&config).expect("serialise"),
+        )
+        .expect("write config.json");
+        self
+    }
+}
+
+/// An OCI runtime binary with a private state root.
+pub struct Runtime {
+    /// The runtime binary.
+    pub bin: PathBuf,
+    /// Extra leading arguments (e.g. a wrapper's).
+    pub prefix: Vec<String>,
+    root: TempDir,
+}
+
+/// The outcome of one runtime call.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Exit code (signal deaths as 128+n).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Outcome {
+    fn from_output(output: Output) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        let code = output
+            .status
+            .code()
+            .unwrap_or_else(|| 128 + output.status.signal().unwrap_or(0));
+        Self {
+            code,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with the whole outcome unless the call succeeded.
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "call failed: {self:#?}");
+        self
+    }
+}
+
+impl Runtime {
+    /// rune from this workspace.
+    pub fn rune() -> Self {
+        Self::new(built_binary("rune"))
+    }
+
+    /// Any runc-compatible binary.
+    pub fn new(bin: PathBuf) -> Self {
+        let root = tempfile::Builder::new()
+            .prefix("rune-state-")
+            .tempdir()
+            .expect("temp dir");
+        Self {
+            bin,
+            prefix: Vec::new(),
+            root,
+        }
+    }
+
+    /// The state root passed as `--root`.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// A command with `--root` set and stdin closed.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(&self.prefix)
+            .arg("--root")
+            .arg(self.root.path())
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs the runtime and collects its outcome.
+    pub fn call(&self, args: &[&str]) -> Outcome {
+        let output = self
+            .command(args)
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", self.bin.display()));
+        Outcome::from_output(output)
+    }
+
+    /// `run --bundle B ID` in the foreground.
+    pub fn run(&self, bundle: &Bundle, id: &str) -> Outcome {
+        self.call(&["run", "--bundle", &bundle.path().to_string_lossy(), id])
+    }
+
+    /// The `status` field of `state ID`, or None if the call fails.
+    pub fn status(&self, id: &str) -> Option<String> {
+        let out = self.call(&["state", id]);
+        if out.code != 0 {
+            return None;
+        }
+        let state: Value = serde_json::from_str(&out.stdout).expect("state prints JSON");
+        state["status"].as_str().map(str::to_owned)
+    }
+
+    /// Entries in the state root other than hidden ones: what a failed create must not leave.
+    pub fn leftover_state(&self) -> Vec<String> {
+        std::fs::read_dir(self.root.path())
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Best effort: never leave containers of a failed test running.
+        if let Ok(rd) = std::fs::read_dir(self.root.path()) {
+            for entry in rd.filter_map(Result::ok) {
+                let id = entry.file_name().to_string_lossy().into_owned();
+                if !id.starts_with('.') {
+                    let _ = self
+                        .command(&["delete", "--force", &id])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                }
+            }
+        }
+    }
+}
+
+/// cgroup directories named `id` anywhere under /sys/fs/cgroup: what a deleted container must
+/// not leave behind.
+pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
+    let out = Command::new("find")
+        .args([
+            "/sys/fs/cgroup",
+            "-maxdepth",
+            "6",
+            "-type",
+            "d",
+            "-name",
+            id,
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .expect("find");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// Processes whose command line mentions `needle`.
+pub fn processes_matching(needle: &str) -> Vec<String> {
+    let out = Command::new("ps")
+        .args(["-eo", "pid,args"])
+        .output()
+        .expect("ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A unique container id for this test process.
+pub fn unique_id(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}

@@ -1,0 +1,1 @@
+//! Differential tests: the same bundles under rune and runc (see the module doc once written).
