@@ -75,6 +75,7 @@ pub fn built_binary(name: &str) -> PathBuf {
 }
 
 /// An OCI bundle with a busybox-static rootfs in a temporary directory.
+#[derive(Debug)]
 pub struct Bundle {
     dir: TempDir,
 }
@@ -125,6 +126,7 @@ impl Bundle {
 }
 
 /// An OCI runtime binary with a private state root.
+#[derive(Debug)]
 pub struct Runtime {
     /// The runtime binary.
     pub bin: PathBuf,

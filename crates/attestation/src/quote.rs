@@ -312,7 +312,8 @@ impl<'a> Quote<'a> {
         let sig_bytes = r.take(sig_len, "signature data")?;
         let signature = parse_signature_data(sig_bytes, sig_start, header.version)?;
         let len = r.pos;
-        if let Some(pos) = input[len..].iter().position(|b| *b != 0) {
+        let padding = input.get(len..).unwrap_or_default();
+        if let Some(pos) = padding.iter().position(|b| *b != 0) {
             return Err(QuoteError::TrailingBytes {
                 offset: len.saturating_add(pos),
                 quote_len: len,

@@ -124,7 +124,7 @@ pub fn verify_quote_report(
         Ok(claims) => {
             let verdict = policy.appraise(&claims);
             if claims.tee == TeeKind::Sim {
-                tracing::info!(
+                tracing::debug!(
                     tee = "sim",
                     accepted = verdict.is_accepted(),
                     "quote appraised"

@@ -153,10 +153,9 @@ fn tampered_tdx_quote_fails() {
     assert_every_flip_fails(TDX_QUOTE, &tdx_collateral(), tamper_positions(TDX_QUOTE));
 }
 
-/// Every byte of both quotes (about 10k verifications; run with `--ignored`, or in release).
+/// Every byte of both quotes: about 10k verifications, ~10 s in a debug build.
 #[test]
-#[ignore = "slow in debug builds: flips every byte of both quotes"]
-fn exhaustive_tamper() {
+fn every_byte_flip_fails() {
     assert_every_flip_fails(SGX_QUOTE, &sgx_collateral(), 0..SGX_QUOTE.len());
     assert_every_flip_fails(TDX_QUOTE, &tdx_collateral(), 0..TDX_QUOTE.len());
 }
