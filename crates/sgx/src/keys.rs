@@ -164,6 +164,22 @@ impl EnclaveIdentity {
         }
     }
 
+    /// A REPORT BODY for this enclave carrying `report_data` (other fields zero), as the sim
+    /// TEE's EREPORT fills it.
+    pub fn report_body(&self, report_data: [u8; 64]) -> ReportBody {
+        ReportBody {
+            misc_select: self.misc_select,
+            attributes: self.attributes,
+            mr_enclave: self.mr_enclave,
+            mr_signer: self.mr_signer,
+            isv_prod_id: self.isv_prod_id,
+            isv_svn: self.isv_svn,
+            config_svn: self.config_svn,
+            report_data,
+            ..ReportBody::default()
+        }
+    }
+
     /// The TARGETINFO that addresses a REPORT to this enclave.
     pub fn target_info(&self) -> TargetInfo {
         TargetInfo {
@@ -479,11 +495,8 @@ mod tests {
         let a = identity();
         let mut b = identity();
         b.mr_enclave = [0xbb; 32];
-        let body = ReportBody {
-            mr_enclave: a.mr_enclave,
-            report_data: [5; 64],
-            ..ReportBody::default()
-        };
+        let body = a.report_body([5; 64]);
+        assert_eq!(EnclaveIdentity::from_report_body(&body), a);
         let report = create_report(&secret(), body, &b.target_info(), [3; 32]);
         verify_report(&secret(), &report, &b.target_info()).unwrap();
 

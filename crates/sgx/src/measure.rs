@@ -256,9 +256,13 @@ impl Hasher {
         let chunks = if measure { Chunks::ALL } else { Chunks::NONE };
         let mut page_offset = offset;
         for page in data.chunks_exact(PAGE_SIZE) {
-            let mut buf = [0u8; PAGE_SIZE];
-            buf.copy_from_slice(page);
-            self.add_page(page_offset, &buf, secinfo, chunks)?;
+            // chunks_exact yields PAGE_SIZE-byte slices, so the conversion always succeeds.
+            let page: &[u8; PAGE_SIZE] =
+                page.try_into().map_err(|_| MeasureError::PartialPage {
+                    offset,
+                    len: data.len(),
+                })?;
+            self.add_page(page_offset, page, secinfo, chunks)?;
             page_offset = page_offset
                 .checked_add(PAGE)
                 .ok_or(MeasureError::OutOfRange {

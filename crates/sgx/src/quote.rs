@@ -130,6 +130,32 @@ impl QuoteHeader {
     /// Offset of the user data.
     pub const USER_DATA_OFFSET: usize = 28;
 
+    /// A version-3 SGX header with ECDSA-P256 keys.
+    pub fn sgx_v3(qe_svn: u16, pce_svn: u16, qe_vendor_id: [u8; 16], user_data: [u8; 20]) -> Self {
+        Self {
+            version: 3,
+            att_key_type: ATT_KEY_TYPE_ECDSA_P256,
+            tee_type: TEE_TYPE_SGX,
+            qe_svn,
+            pce_svn,
+            qe_vendor_id,
+            user_data,
+        }
+    }
+
+    /// A version-4 TDX header with ECDSA-P256 keys (bytes 8..12 are reserved in v4).
+    pub fn tdx_v4(qe_vendor_id: [u8; 16], user_data: [u8; 20]) -> Self {
+        Self {
+            version: 4,
+            att_key_type: ATT_KEY_TYPE_ECDSA_P256,
+            tee_type: TEE_TYPE_TDX,
+            qe_svn: 0,
+            pce_svn: 0,
+            qe_vendor_id,
+            user_data,
+        }
+    }
+
     /// Parses exactly 48 bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, ParseError> {
         check_len("quote header", bytes, QUOTE_HEADER_SIZE)?;
@@ -299,24 +325,6 @@ impl QuoteV3 {
     /// Offset of the signature data.
     pub const SIGNATURE_DATA_OFFSET: usize = 436;
 
-    /// A version-3 header for an Intel-style QE with ECDSA-P256 keys.
-    pub fn header(
-        qe_svn: u16,
-        pce_svn: u16,
-        qe_vendor_id: [u8; 16],
-        user_data: [u8; 20],
-    ) -> QuoteHeader {
-        QuoteHeader {
-            version: 3,
-            att_key_type: ATT_KEY_TYPE_ECDSA_P256,
-            tee_type: TEE_TYPE_SGX,
-            qe_svn,
-            pce_svn,
-            qe_vendor_id,
-            user_data,
-        }
-    }
-
     /// The 432 bytes the ISV report signature covers: header ‖ report body.
     pub fn signed_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(QUOTE_HEADER_SIZE + ReportBody::SIZE);
@@ -396,26 +404,24 @@ impl TdReportBody {
     }
 
     /// Encodes the 584-byte body.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(TD_REPORT_BODY_SIZE);
-        for part in [&self.tee_tcb_svn[..], &self.mr_seam, &self.mr_signer_seam] {
-            out.extend_from_slice(part);
-        }
-        for part in [&self.seam_attributes, &self.td_attributes, &self.xfam] {
-            out.extend_from_slice(part);
-        }
-        for part in [
-            &self.mr_td,
-            &self.mr_config_id,
-            &self.mr_owner,
-            &self.mr_owner_config,
-        ] {
-            out.extend_from_slice(part);
-        }
+    pub fn encode(&self) -> [u8; TD_REPORT_BODY_SIZE] {
+        let mut out = [0u8; TD_REPORT_BODY_SIZE];
+        let mut w = Writer::new(&mut out);
+        w.put(&self.tee_tcb_svn);
+        w.put(&self.mr_seam);
+        w.put(&self.mr_signer_seam);
+        w.put(&self.seam_attributes);
+        w.put(&self.td_attributes);
+        w.put(&self.xfam);
+        w.put(&self.mr_td);
+        w.put(&self.mr_config_id);
+        w.put(&self.mr_owner);
+        w.put(&self.mr_owner_config);
         for rtmr in &self.rtmr {
-            out.extend_from_slice(rtmr);
+            w.put(rtmr);
         }
-        out.extend_from_slice(&self.report_data);
+        w.put(&self.report_data);
+        w.finish();
         out
     }
 
@@ -689,12 +695,12 @@ mod tests {
             &q.td_report.report_data
         );
         assert_eq!(TdReportBody::parse(body).unwrap(), q.td_report);
-        assert_eq!(q.td_report.encode(), body);
+        assert_eq!(q.td_report.encode().as_slice(), body);
     }
 
     #[test]
     fn header_offsets_match_spec() {
-        let h = QuoteV3::header(0x0a0b, 0x0c0d, [0xee; 16], [0xff; 20]);
+        let h = QuoteHeader::sgx_v3(0x0a0b, 0x0c0d, [0xee; 16], [0xff; 20]);
         let b = h.encode();
         assert_eq!(&b[..12], &[3, 0, 2, 0, 0, 0, 0, 0, 0x0b, 0x0a, 0x0d, 0x0c]);
         assert_eq!(&b[QuoteHeader::QE_VENDOR_ID_OFFSET..28], &[0xee; 16]);
@@ -785,7 +791,7 @@ mod tests {
             svn in any::<(u16, u16)>(), user in any::<[u8; 20]>(),
         ) {
             let quote = QuoteV3 {
-                header: QuoteV3::header(svn.0, svn.1, INTEL_QE_VENDOR_ID, user),
+                header: QuoteHeader::sgx_v3(svn.0, svn.1, INTEL_QE_VENDOR_ID, user),
                 report_body: body,
                 isv_report_signature: [key, key].concat().try_into().unwrap(),
                 attestation_key: [key, [1; 32]].concat().try_into().unwrap(),
@@ -798,7 +804,7 @@ mod tests {
         #[test]
         fn tdx_quote_round_trips(qe in arb_qe(), td in proptest::collection::vec(any::<u8>(), 584)) {
             let quote = TdxQuoteV4 {
-                header: QuoteHeader { version: 4, att_key_type: 2, tee_type: TEE_TYPE_TDX, qe_svn: 0, pce_svn: 0, qe_vendor_id: INTEL_QE_VENDOR_ID, user_data: [0; 20] },
+                header: QuoteHeader::tdx_v4(INTEL_QE_VENDOR_ID, [0; 20]),
                 td_report: TdReportBody::parse(&td).unwrap(),
                 quote_signature: [3; 64],
                 attestation_key: [4; 64],

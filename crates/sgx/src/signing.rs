@@ -78,6 +78,14 @@ pub enum SigningError {
     /// SIGSTRUCT.SIGNATURE is not a valid signature of the signed bytes under SIGSTRUCT.MODULUS.
     #[error("sigstruct signature does not verify with its modulus")]
     BadSignature,
+    /// The SIGSTRUCT is signed by another key than the one required.
+    #[error("sigstruct is signed by mrsigner {actual}, expected {expected}")]
+    UnexpectedSigner {
+        /// MRSIGNER (hex) of the required key.
+        expected: String,
+        /// MRSIGNER (hex) of the SIGSTRUCT's modulus.
+        actual: String,
+    },
     /// SIGSTRUCT.Q1 is not `floor(signature² / modulus)`.
     #[error("sigstruct q1 (offset 1040) does not match the signature")]
     BadQ1,
@@ -167,6 +175,8 @@ impl VerifyingKey {
         let n = BigUint::from_bytes_le(modulus);
         let e = BigUint::from(EXPONENT);
         check_public(&n, &e)?;
+        // check_public accepted a 3072-bit modulus and e = 3, which RsaPublicKey::new accepts
+        // (it refuses only moduli above 4096 bits and exponents outside 2..2^33).
         let key = RsaPublicKey::new(n, e)
             .map_err(|_| SigningError::ModulusSize { bits: MODULUS_BITS })?;
         Ok(Self { key })
@@ -268,7 +278,10 @@ impl SigStruct {
     /// Verifies the signature and additionally requires the signer to be `expected`.
     pub fn verify_with(&self, expected: &VerifyingKey) -> Result<(), SigningError> {
         if self.modulus != expected.modulus_le() {
-            return Err(SigningError::BadSignature);
+            return Err(SigningError::UnexpectedSigner {
+                expected: crate::codec::hex(&expected.mr_signer()),
+                actual: crate::codec::hex(&self.mr_signer()),
+            });
         }
         self.verify()
     }
@@ -435,5 +448,8 @@ mod tests {
         assert_eq!(signed.mr_signer(), key.mr_signer());
         let reparsed = SigStruct::parse(signed.encode().as_slice()).unwrap();
         reparsed.verify_with(&key.verifying_key()).unwrap();
+        let other = SigningKey::from_pem(ENCL_PEM).unwrap().verifying_key();
+        let err = reparsed.verify_with(&other).unwrap_err().to_string();
+        assert!(err.starts_with("sigstruct is signed by mrsigner "), "{err}");
     }
 }
