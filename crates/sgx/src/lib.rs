@@ -57,7 +57,9 @@ pub use quote::{
     QuoteV3, TdReportBody, TdxQuoteV4,
 };
 pub use report::{Report, ReportBody, TargetInfo};
-pub use seal::{seal, seal_with_request, sealed_size, unseal, SealError, SealedData, Unsealed};
+pub use seal::{
+    seal, seal_key_request, seal_with_request, sealed_size, unseal, SealError, SealedData, Unsealed,
+};
 pub use secs::Secs;
 pub use signing::{generate_signing_key, SigningError, SigningKey, VerifyingKey};
 pub use sigstruct::SigStruct;
