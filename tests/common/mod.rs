@@ -2,8 +2,9 @@
 //! runc/crun for differential tests) on private state roots, and skip with a printed reason when
 //! a test needs root or a tool this machine lacks.
 
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 use serde_json::Value;
 use tempfile::TempDir;
@@ -147,16 +148,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn from_output(output: Output) -> Self {
+    fn from_status(status: ExitStatus, stdout: String, stderr: String) -> Self {
         use std::os::unix::process::ExitStatusExt;
-        let code = output
-            .status
+        let code = status
             .code()
-            .unwrap_or_else(|| 128 + output.status.signal().unwrap_or(0));
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
         Self {
             code,
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            stdout,
+            stderr,
         }
     }
 
@@ -203,12 +203,19 @@ impl Runtime {
     }
 
     /// Runs the runtime and collects its outcome.
+    ///
+    /// Output goes through files, not pipes: a detached container keeps the runtime's stdio open,
+    /// and reading a pipe to its end would wait for the container to exit.
     pub fn call(&self, args: &[&str]) -> Outcome {
-        let output = self
+        let stdout = tempfile::tempfile().expect("temp file");
+        let stderr = tempfile::tempfile().expect("temp file");
+        let status = self
             .command(args)
-            .output()
+            .stdout(stdout.try_clone().expect("dup"))
+            .stderr(stderr.try_clone().expect("dup"))
+            .status()
             .unwrap_or_else(|e| panic!("running {}: {e}", self.bin.display()));
-        Outcome::from_output(output)
+        Outcome::from_status(status, read_all(stdout), read_all(stderr))
     }
 
     /// `run --bundle B ID` in the foreground.
@@ -254,6 +261,13 @@ impl Drop for Runtime {
             }
         }
     }
+}
+
+fn read_all(mut file: std::fs::File) -> String {
+    let mut text = String::new();
+    file.rewind().expect("rewind");
+    file.read_to_string(&mut text).expect("read output");
+    text
 }
 
 /// cgroup directories named `id` anywhere under /sys/fs/cgroup: what a deleted container must

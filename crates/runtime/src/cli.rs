@@ -22,17 +22,17 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Global flags, as runc's.
+/// Global flags, as runc's (a repeated flag: the last one wins, as in runc).
 #[derive(Debug, Args)]
 pub struct GlobalOpts {
     /// Root directory for storage of container state (tmpfs location recommended).
-    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    #[arg(long, global = true, default_value = DEFAULT_ROOT, overrides_with = "root")]
     pub root: PathBuf,
     /// Write logs to this file instead of stderr.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, overrides_with = "log")]
     pub log: Option<PathBuf>,
     /// Log format: text or json.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, overrides_with = "log_format")]
     pub log_format: LogFormat,
     /// Enable debug logging.
     #[arg(long, global = true)]

@@ -1,11 +1,13 @@
 //! `rune exec`.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::container::ContainerStatus;
+use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::syscall::syscall::SyscallType;
+use oci_spec::runtime::Spec;
 
 use crate::cli::{Exec, GlobalOpts};
 use crate::container;
@@ -31,14 +33,23 @@ pub fn exec(g: &GlobalOpts, args: &Exec) -> Result<i32> {
     if args.pidfd_socket.is_some() {
         bail!("--pidfd-socket is not supported by rune");
     }
-    if args.tty && args.process.is_none() && args.console_socket.is_none() && args.detach {
-        bail!("--tty with --detach needs --console-socket");
+    if args.tty && args.console_socket.is_none() {
+        bail!("--tty needs --console-socket to hand the terminal to its caller");
     }
     let env = parse_env(&args.env)?;
     let (user, group) = match &args.user {
         Some(u) => parse_user(u)?,
         None => (None, None),
     };
+    // libcontainer takes a terminal only from a process.json: write one for `--tty`.
+    let tty_process = match (&args.process, args.tty) {
+        (None, true) => Some(TempProcessFile::write(&c, args, &env, user, group)?),
+        _ => None,
+    };
+    let process = tty_process
+        .as_ref()
+        .map(|p| p.0.clone())
+        .or_else(|| args.process.clone());
     let pid = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_executor(RuneExecutor::default())
         .with_root_path(&g.root)
@@ -51,7 +62,7 @@ pub fn exec(g: &GlobalOpts, args: &Exec) -> Result<i32> {
         .with_detach(args.detach)
         .with_cwd(args.cwd.as_ref())
         .with_env(env)
-        .with_process(args.process.as_ref())
+        .with_process(process.as_ref())
         .with_no_new_privs(args.no_new_privs)
         .with_container_args(args.command.clone())
         .with_capabilities(args.cap.clone())
@@ -69,6 +80,64 @@ pub fn exec(g: &GlobalOpts, args: &Exec) -> Result<i32> {
     }
     foreground::wait_forwarding_signals(pid)
         .with_context(|| format!("waiting for exec process {pid} in container {id:?}"))
+}
+
+/// A process.json derived from the container's own process, removed when dropped.
+struct TempProcessFile(PathBuf);
+
+impl TempProcessFile {
+    fn write(
+        c: &Container,
+        args: &Exec,
+        env: &HashMap<String, String>,
+        user: Option<u32>,
+        group: Option<u32>,
+    ) -> Result<Self> {
+        let config = c.bundle().join("config.json");
+        let spec = Spec::load(&config).with_context(|| format!("reading {}", config.display()))?;
+        let mut process = spec
+            .process()
+            .clone()
+            .with_context(|| format!("{} has no process", config.display()))?;
+        process.set_args(Some(args.command.clone()));
+        process.set_terminal(Some(true));
+        let mut merged: Vec<String> = process
+            .env()
+            .iter()
+            .flatten()
+            .filter(|kv| !kv.split_once('=').is_some_and(|(k, _)| env.contains_key(k)))
+            .cloned()
+            .collect();
+        merged.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+        process.set_env(Some(merged));
+        if let Some(cwd) = &args.cwd {
+            process.set_cwd(cwd.clone());
+        }
+        let mut process_user = process.user().clone();
+        if let Some(uid) = user {
+            process_user.set_uid(uid);
+        }
+        if let Some(gid) = group {
+            process_user.set_gid(gid);
+        }
+        if !args.additional_gids.is_empty() {
+            process_user.set_additional_gids(Some(args.additional_gids.clone()));
+        }
+        process.set_user(process_user);
+        if args.no_new_privs {
+            process.set_no_new_privileges(Some(true));
+        }
+        let path = c.root.join(format!("exec-tty-{}.json", std::process::id()));
+        let json = serde_json::to_vec(&process)?;
+        std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for TempProcessFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn parse_env(pairs: &[String]) -> Result<HashMap<String, String>> {

@@ -54,7 +54,7 @@ fn resources_from_args(args: &Update) -> Result<LinuxResources> {
         }
         None => LinuxResources::default(),
     };
-    let mut memory = resources.memory().clone().unwrap_or_default();
+    let mut memory = resources.memory().unwrap_or_default();
     let mut memory_set = resources.memory().is_some();
     if let Some(m) = &args.memory {
         memory.set_limit(Some(parse_bytes("--memory", m)?));
