@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Mount, Spec};
 
+use crate::enclave::{is_enclave_env, EnclaveConfig, EnclaveType, AESMD_DIR, SGX_DEVICES};
+
 /// Cap on `config.json`: real specs are a few KiB; this bounds what a hostile file can make us parse.
 const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -180,8 +182,9 @@ impl Bundle {
         dir: &Path,
         container_id: &str,
         host: &HostCgroups,
+        enclave: Option<&EnclaveConfig>,
     ) -> Result<Spec, BundleError> {
-        let spec = self.prepared_spec(container_id, host);
+        let spec = self.prepared_spec(container_id, host, enclave);
         let path = dir.join("config.json");
         let write_err = |source| BundleError::WritePrepared {
             path: path.clone(),
@@ -198,8 +201,24 @@ impl Bundle {
     }
 
     /// The spec libcontainer should run (see the module doc for each change).
-    pub fn prepared_spec(&self, container_id: &str, host: &HostCgroups) -> Spec {
+    pub fn prepared_spec(
+        &self,
+        container_id: &str,
+        host: &HostCgroups,
+        enclave: Option<&EnclaveConfig>,
+    ) -> Spec {
         let mut spec = self.spec.clone();
+        if let Some(mut process) = spec.process().clone() {
+            if let Some(env) = process.env().clone() {
+                process.set_env(Some(
+                    env.into_iter().filter(|e| !is_enclave_env(e)).collect(),
+                ));
+            }
+            spec.set_process(Some(process));
+        }
+        if enclave.is_some_and(|e| e.kind == EnclaveType::IntelSgx) {
+            add_sgx_devices(&mut spec);
+        }
         let rootfs = self.rootfs();
         if let Some(mut root) = spec.root().clone() {
             root.set_path(rootfs);
@@ -237,6 +256,67 @@ impl Bundle {
             spec.set_linux(Some(linux));
         }
         spec
+    }
+}
+
+/// Gives an SGX container the enclave device nodes and the aesmd socket, as Inclavare's rune did.
+fn add_sgx_devices(spec: &mut Spec) {
+    use oci_spec::runtime::{
+        LinuxDeviceBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, MountBuilder,
+    };
+    let Some(mut linux) = spec.linux().clone() else {
+        return;
+    };
+    let mut devices = linux.devices().clone().unwrap_or_default();
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    let mut rules = resources.devices().clone().unwrap_or_default();
+    for path in SGX_DEVICES {
+        let Ok(meta) = fs::metadata(path) else {
+            continue;
+        };
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let rdev = meta.rdev();
+        let (major, minor) = (
+            i64::try_from(nix::sys::stat::major(rdev)).unwrap_or(-1),
+            i64::try_from(nix::sys::stat::minor(rdev)).unwrap_or(-1),
+        );
+        if let Ok(device) = LinuxDeviceBuilder::default()
+            .path(PathBuf::from(path))
+            .typ(LinuxDeviceType::C)
+            .major(major)
+            .minor(minor)
+            .file_mode(meta.permissions().mode() & 0o777)
+            .build()
+        {
+            devices.push(device);
+        }
+        if let Ok(rule) = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(LinuxDeviceType::C)
+            .major(major)
+            .minor(minor)
+            .access("rwm")
+            .build()
+        {
+            rules.push(rule);
+        }
+    }
+    linux.set_devices(Some(devices));
+    resources.set_devices(Some(rules));
+    linux.set_resources(Some(resources));
+    spec.set_linux(Some(linux));
+    if Path::new(AESMD_DIR).is_dir() {
+        if let Ok(mount) = MountBuilder::default()
+            .destination(AESMD_DIR)
+            .typ("bind")
+            .source(AESMD_DIR)
+            .options(vec!["rbind".to_owned(), "rw".to_owned()])
+            .build()
+        {
+            let mut mounts = spec.mounts().clone().unwrap_or_default();
+            mounts.push(mount);
+            spec.set_mounts(Some(mounts));
+        }
     }
 }
 

@@ -2,23 +2,81 @@
 //! pivot_root, capabilities and seccomp are set up.
 //!
 //! [`RuneExecutor`] is the one extension point: a plain container execs its entrypoint like runc;
-//! an enclave container (a later addition) hands it to an enclave runtime instead.
+//! an enclave container hands it to an enclave runtime (PAL) instead: `pal_init` when the
+//! container is created (libcontainer's `validate`, before the start signal), then
+//! `pal_create_process` + `pal_exec` at start, `pal_destroy` when the workload exits, and the
+//! init process exits with the workload's code. Signals sent to the init process (`rune kill`)
+//! reach the workload through `pal_kill`.
 
 use std::ffi::CString;
+use std::os::fd::RawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use pal::{EnclaveRuntime, ExitValueKind, LogLevel, Pid, SignalPolicy, StdioFds};
+
+use crate::enclave::EnclaveConfig;
+
+/// The enclave runtime of this init process, loaded at create and used at start.
+static ENCLAVE_RUNTIME: OnceLock<EnclaveRuntime> = OnceLock::new();
+
+/// Signals forwarded to an enclave workload through `pal_kill`.
+const FORWARDED_SIGNALS: &[i32] = &[
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGHUP,
+    signal_hook::consts::SIGQUIT,
+    signal_hook::consts::SIGUSR1,
+    signal_hook::consts::SIGUSR2,
+    signal_hook::consts::SIGWINCH,
+];
+
+/// What the init process needs to start an enclave: inherited descriptors and the config.
+#[derive(Debug, Clone)]
+pub struct EnclaveLaunch {
+    /// The validated enclave configuration.
+    pub config: EnclaveConfig,
+    /// Descriptor of the PAL shared object, opened on the host by `rune create`.
+    pub pal_fd: RawFd,
+    /// Arguments rune appends to the user's for `pal_init` (e.g. the sim image descriptors).
+    pub extra_args: String,
+    /// How this runtime reports exit values.
+    pub exit_value_kind: ExitValueKind,
+    /// Which signals this runtime's `pal_kill` takes.
+    pub signal_policy: SignalPolicy,
+}
+
+impl EnclaveLaunch {
+    fn init_args(&self) -> String {
+        [self.config.runtime_args.as_str(), self.extra_args.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
 
 /// Chooses how the container's process is started.
 #[derive(Debug, Clone, Default)]
-pub struct RuneExecutor {}
+pub struct RuneExecutor {
+    enclave: Option<EnclaveLaunch>,
+}
 
 impl RuneExecutor {
-    /// The executor for a container with this spec.
-    pub fn for_spec(_spec: &Spec) -> Self {
-        Self {}
+    /// A runc-like executor that execs the entrypoint.
+    pub fn plain() -> Self {
+        Self { enclave: None }
+    }
+
+    /// An executor that runs the workload in an enclave runtime.
+    pub fn enclave(launch: EnclaveLaunch) -> Self {
+        Self {
+            enclave: Some(launch),
+        }
     }
 }
 
@@ -27,11 +85,20 @@ impl Executor for RuneExecutor {
         let (program, path_var) = program_and_path(spec)
             .map_err(|e| ExecutorValidationError::ArgValidationError(e.to_owned()))?;
         resolve_executable(program, path_var.as_deref())
-            .map(|_| ())
-            .map_err(ExecutorValidationError::ArgValidationError)
+            .map_err(ExecutorValidationError::ArgValidationError)?;
+        match &self.enclave {
+            None => Ok(()),
+            Some(launch) => {
+                init_enclave(launch).map_err(ExecutorValidationError::ArgValidationError)
+            }
+        }
     }
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        if self.enclave.is_some() {
+            let code = run_in_enclave(spec).map_err(ExecutorError::Other)?;
+            std::process::exit(code);
+        }
         let (program, path_var) =
             program_and_path(spec).map_err(|e| ExecutorError::Other(e.to_owned()))?;
         let executable =
@@ -59,6 +126,80 @@ impl Executor for RuneExecutor {
             errno.desc()
         )))
     }
+}
+
+/// Loads the PAL from its inherited descriptor and calls `pal_init` (at create).
+fn init_enclave(launch: &EnclaveLaunch) -> Result<(), String> {
+    let fd = crate::sys::inherited(launch.pal_fd)
+        .map_err(|e| format!("enclave runtime descriptor {}: {e}", launch.pal_fd))?;
+    let runtime = EnclaveRuntime::open_fd(fd)
+        .map_err(|e| {
+            format!(
+                "loading enclave runtime {}: {e}",
+                launch.config.runtime_path.display()
+            )
+        })?
+        .with_exit_value_kind(launch.exit_value_kind)
+        .with_signal_policy(launch.signal_policy);
+    let level: LogLevel = launch
+        .config
+        .log_level
+        .parse()
+        .map_err(|e| format!("enclave log level: {e}"))?;
+    runtime
+        .init(&launch.init_args(), level, None)
+        .map_err(|e| format!("{} enclave: {e}", launch.config.kind))?;
+    tracing::info!(
+        tee = %launch.config.kind,
+        runtime = %launch.config.runtime_path.display(),
+        version = runtime.version(),
+        "enclave initialised"
+    );
+    ENCLAVE_RUNTIME
+        .set(runtime)
+        .map_err(|_| "enclave runtime initialised twice".to_owned())
+}
+
+/// Starts the workload in the enclave, forwards signals, and returns its exit code (at start).
+fn run_in_enclave(spec: &Spec) -> Result<i32, String> {
+    let runtime = ENCLAVE_RUNTIME
+        .get()
+        .ok_or("enclave runtime was not initialised at create")?;
+    let (program, path_var) = program_and_path(spec)?;
+    let executable = resolve_executable(program, path_var.as_deref())?;
+    let argv = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.args().clone())
+        .unwrap_or_default();
+    let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+    let pid = runtime
+        .create_process(&executable, &argv, &env, StdioFds::inherit())
+        .map_err(|e| e.to_string())?;
+    forward_signals(runtime, pid);
+    let status = runtime.exec(pid).map_err(|e| e.to_string())?;
+    if let Err(e) = runtime.destroy() {
+        tracing::warn!(error = %e, "pal_destroy failed after the workload exited");
+    }
+    Ok(status.code())
+}
+
+/// Forwards the signals the init process receives to the workload through `pal_kill`.
+fn forward_signals(runtime: &'static EnclaveRuntime, pid: Pid) {
+    let mut signals = match signal_hook::iterator::Signals::new(FORWARDED_SIGNALS) {
+        Ok(signals) => signals,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot forward signals to the enclave workload");
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if let Err(e) = runtime.kill(pid, signal) {
+                tracing::warn!(signal, error = %e, "pal_kill failed");
+            }
+        }
+    });
 }
 
 fn program_and_path(spec: &Spec) -> Result<(&str, Option<String>), &'static str> {

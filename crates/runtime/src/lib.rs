@@ -6,14 +6,19 @@
 //! between exec'ing the entrypoint (plain containers) and an enclave runtime. It must not reach
 //! into namespaces, mounts or cgroups by hand: that machinery is libcontainer's.
 
+#![deny(unsafe_code)]
+
 pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod container;
+pub mod enclave;
 pub mod executor;
 pub mod foreground;
+pub mod launch;
 pub mod logging;
 pub mod state;
+mod sys;
 
 /// The version line `rune --version` prints: crate version, git commit and OCI spec version.
 pub const VERSION_LINE: &str = concat!(

@@ -12,8 +12,10 @@ use libcontainer::syscall::syscall::SyscallType;
 use crate::bundle::{Bundle, HostCgroups};
 use crate::cli::{CreateOpts, GlobalOpts, Run};
 use crate::container;
+use crate::enclave::{self, EnclaveConfig, EnclaveType};
 use crate::executor::RuneExecutor;
 use crate::foreground;
+use crate::launch;
 use crate::state::RuneRecord;
 
 /// `rune create`: sets the container up; its process waits for `start`.
@@ -60,6 +62,16 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
         );
     }
     let bundle = Bundle::load(&opts.bundle)?;
+    let enclave = enclave::from_spec(&bundle.spec, Path::new("/")).with_context(|| {
+        format!(
+            "enclave configuration in {}",
+            bundle.dir.join("config.json").display()
+        )
+    })?;
+    let host_launch = enclave
+        .as_ref()
+        .map(|config| launch::prepare(config, &bundle.dir))
+        .transpose()?;
     ensure_root(&g.root)?;
     if container::dir(&g.root, id).exists() {
         bail!("container {id:?} already exists");
@@ -67,10 +79,17 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
     let host = HostCgroups::detect().context("reading this process's cgroups from /proc")?;
     let prepared = PreparedDir(g.root.join(".prepared").join(id));
     prepared.clear();
-    let spec = bundle.write_prepared(&prepared.0, id, &host)?;
+    bundle.write_prepared(&prepared.0, id, &host, enclave.as_ref())?;
+    let executor = match &host_launch {
+        Some(host) => RuneExecutor::enclave(host.launch.clone()),
+        None => RuneExecutor::plain(),
+    };
+    if let Some(config) = &enclave {
+        tracing::info!(container_id = %id, tee = %config.kind, runtime = %config.runtime_path.display(), "creating enclave container");
+    }
 
     let built = ContainerBuilder::new(id.to_owned(), SyscallType::default())
-        .with_executor(RuneExecutor::for_spec(&spec))
+        .with_executor(executor)
         .with_pid_file(opts.pid_file.as_ref())
         .context("--pid-file")?
         .with_console_socket(opts.console_socket.as_ref())
@@ -100,7 +119,7 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
     let record = RuneRecord {
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs(),
-        enclave: None,
+        enclave: enclave.as_ref().map(enclave_view),
     };
     let saved = container
         .save()
@@ -111,6 +130,17 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
         return Err(e).with_context(|| format!("saving state of container {id:?}"));
     }
     Ok(container)
+}
+
+/// The enclave as `rune state` shows it; a sim enclave says what it does not protect.
+fn enclave_view(config: &EnclaveConfig) -> serde_json::Value {
+    let mut view = serde_json::to_value(config).unwrap_or_default();
+    if config.kind == EnclaveType::Sim {
+        view["note"] = serde_json::Value::from(
+            "sim: software TEE; integrity and measurement only, no confidentiality against root",
+        );
+    }
+    view
 }
 
 /// Directory in a container's state directory holding the spec libcontainer runs.

@@ -51,7 +51,7 @@ pub fn exec(g: &GlobalOpts, args: &Exec) -> Result<i32> {
         .map(|p| p.0.clone())
         .or_else(|| args.process.clone());
     let pid = ContainerBuilder::new(id.clone(), SyscallType::default())
-        .with_executor(RuneExecutor::default())
+        .with_executor(RuneExecutor::plain())
         .with_root_path(&g.root)
         .with_context(|| format!("state root {}", g.root.display()))?
         .with_console_socket(args.console_socket.as_ref())

@@ -1,0 +1,116 @@
+//! Host-side preparation of an enclave container at `create`: open the files the container's
+//! init process needs (the PAL, and for the software TEE the signed image and the platform
+//! secrets) so it inherits them as descriptors across pivot_root.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use pal::{ExitValueKind, SignalPolicy};
+
+use crate::enclave::{EnclaveConfig, EnclaveType};
+use crate::executor::EnclaveLaunch;
+
+/// Directory in a bundle holding the signed enclave image (outside the rootfs, so the workload
+/// cannot change it).
+pub const IMAGE_DIR: &str = "enclave";
+/// The enclave manifest inside [`IMAGE_DIR`].
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The SIGSTRUCT inside [`IMAGE_DIR`].
+pub const SIGSTRUCT_FILE: &str = "sigstruct.bin";
+
+/// Why an enclave container could not be prepared.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LaunchError {
+    /// The PAL file could not be opened.
+    #[error("opening enclave runtime {path}: {source}")]
+    OpenRuntime {
+        /// The host path.
+        path: PathBuf,
+        /// The I/O failure.
+        source: io::Error,
+    },
+    /// The PAL is not a shared object.
+    #[error("enclave runtime {path} is not an ELF shared object")]
+    NotElf {
+        /// The host path.
+        path: PathBuf,
+    },
+    /// A sim container whose bundle has no signed image.
+    #[error("ENCLAVE_TYPE=sim needs a signed bundle: {path} not found (sign it with `rune enclave sign --bundle {bundle}`)")]
+    Unsigned {
+        /// The missing file.
+        path: PathBuf,
+        /// The bundle.
+        bundle: PathBuf,
+    },
+    /// An image file could not be opened.
+    #[error("opening {path}: {source}")]
+    OpenImage {
+        /// The file.
+        path: PathBuf,
+        /// The I/O failure.
+        source: io::Error,
+    },
+}
+
+/// The descriptors of one enclave launch; they must stay open until the create returns.
+#[derive(Debug)]
+pub struct HostLaunch {
+    /// What the init process receives.
+    pub launch: EnclaveLaunch,
+    _open: Vec<OwnedFd>,
+}
+
+/// Opens what the enclave container's init process needs.
+pub fn prepare(config: &EnclaveConfig, bundle: &Path) -> Result<HostLaunch, LaunchError> {
+    let pal = open_pal(&config.runtime_path)?;
+    let mut launch = EnclaveLaunch {
+        config: config.clone(),
+        pal_fd: pal.as_raw_fd(),
+        extra_args: String::new(),
+        exit_value_kind: ExitValueKind::guess(&config.runtime_path),
+        signal_policy: SignalPolicy::guess(&config.runtime_path),
+    };
+    let mut open = vec![pal];
+    if config.kind == EnclaveType::Sim {
+        let image = bundle.join(IMAGE_DIR);
+        let mut args = Vec::new();
+        for (name, file) in [("manifest", MANIFEST_FILE), ("sigstruct", SIGSTRUCT_FILE)] {
+            let path = image.join(file);
+            let fd = match File::open(&path) {
+                Ok(f) => OwnedFd::from(f),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(LaunchError::Unsigned {
+                        path,
+                        bundle: bundle.to_owned(),
+                    })
+                }
+                Err(source) => return Err(LaunchError::OpenImage { path, source }),
+            };
+            args.push(format!("{name}=/proc/self/fd/{}", fd.as_raw_fd()));
+            open.push(fd);
+        }
+        launch.extra_args = args.join(" ");
+    }
+    Ok(HostLaunch {
+        launch,
+        _open: open,
+    })
+}
+
+fn open_pal(path: &Path) -> Result<OwnedFd, LaunchError> {
+    let mut file = File::open(path).map_err(|source| LaunchError::OpenRuntime {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut magic = [0u8; 4];
+    if file.read_exact(&mut magic).is_err() || &magic != b"\x7fELF" {
+        return Err(LaunchError::NotElf {
+            path: path.to_owned(),
+        });
+    }
+    Ok(OwnedFd::from(file))
+}

@@ -1,0 +1,19 @@
+//! The one place `rune` turns raw file descriptor numbers back into handles: descriptors opened
+//! by `rune create` on the host and inherited, by number, by the container's init process.
+
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::{BorrowedFd, RawFd};
+
+/// Borrows a descriptor that `rune create` opened before forking this init process.
+///
+/// Only for those descriptors: rune keeps them open until the create returns and the init
+/// process never closes them, so they live as long as the process. A number that is not open
+/// is an error, not a dangling borrow.
+pub(crate) fn inherited(fd: RawFd) -> io::Result<BorrowedFd<'static>> {
+    nix::fcntl::fcntl(fd, nix::fcntl::F_GETFD).map_err(io::Error::from)?;
+    // SAFETY: F_GETFD just proved fd is open in this process, and (see above) nothing in the
+    // init process closes the descriptors rune create handed down, so it outlives 'static uses.
+    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
+}
