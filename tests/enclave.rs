@@ -249,3 +249,63 @@ fn invalid_enclave_config_is_refused() {
         );
     }
 }
+
+#[test]
+fn exec_runs_inside_the_enclave_instance() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let pal = compiled("pal_v3", dir.path());
+    let bundle = enclave_bundle(&["sleep", "1000"], &pal);
+    let rt = Runtime::rune();
+    let id = unique_id("enclave-exec");
+    rt.call(&[
+        "run",
+        "-d",
+        "--bundle",
+        &bundle.path().to_string_lossy(),
+        &id,
+    ])
+    .ok();
+    let out = rt.call(&[
+        "exec",
+        "--env",
+        "X=with space",
+        &id,
+        "sh",
+        "-c",
+        "echo \"in enclave [$X] [$GREETING]\"; echo err >&2; exit 4",
+    ]);
+    assert_eq!(out.code, 4, "{out:#?}");
+    assert_eq!(out.stdout, "in enclave [with space] [hello enclave]\n");
+    assert_eq!(out.stderr, "err\n");
+
+    let pid_file = bundle.path().join("exec.pid");
+    let out = rt.call(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        &pid_file.to_string_lossy(),
+        &id,
+        "sh",
+        "-c",
+        "exit 0",
+    ]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pid > 0);
+
+    let tty = rt.call(&[
+        "exec",
+        "--tty",
+        "--console-socket",
+        "/nonexistent",
+        &id,
+        "true",
+    ]);
+    assert!(tty.stderr.contains("is not supported"), "{tty:#?}");
+    rt.call(&["delete", "--force", &id]).ok();
+}

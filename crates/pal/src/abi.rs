@@ -34,6 +34,9 @@ pub const SYM_KILL: &str = "pal_kill";
 pub const SYM_DESTROY: &str = "pal_destroy";
 /// Name of the local attestation symbol (optional, v3).
 pub const SYM_GET_LOCAL_REPORT: &str = "pal_get_local_report";
+/// rune's extension (exported by `liberpal-sim.so`): a REPORT carrying caller-chosen
+/// REPORTDATA, which `pal_get_local_report` cannot pass. Optional; absent in other runtimes.
+pub const SYM_GET_REPORT_WITH_DATA: &str = "erpal_sim_get_report";
 
 /// Lowest PAL API version this crate speaks.
 pub const MIN_VERSION: u32 = 1;
@@ -133,6 +136,15 @@ pub type PalKillFn = unsafe extern "C" fn(pid: c_int, sig: c_int) -> c_int;
 pub type PalDestroyFn = unsafe extern "C" fn() -> c_int;
 /// `int pal_get_local_report(void *targetinfo, int targetinfo_len, void *report, int *report_len);`
 /// (v3, optional; 0 = success)
+/// `int erpal_sim_get_report(const void *targetinfo /* 512 */, const void *report_data /* 64 */,
+/// void *report /* 432 */)`: 0 on success.
+pub type GetReportWithDataFn = unsafe extern "C" fn(
+    targetinfo: *const c_void,
+    report_data: *const c_void,
+    report: *mut c_void,
+) -> c_int;
+
+/// `pal_get_local_report` (v3, optional).
 pub type PalGetLocalReportFn = unsafe extern "C" fn(
     targetinfo: *mut c_void,
     targetinfo_len: c_int,

@@ -26,7 +26,7 @@ use nix::errno::Errno;
 
 use crate::abi::{
     self, PalAttrV1, PalAttrV3, PalCreateProcessArgs, PalCreateProcessFn, PalDestroyFn,
-    PalExecArgs, PalExecV1Fn, PalExecV2Fn, PalGetLocalReportFn, PalGetVersionFn, PalInitV1Fn,
+    GetReportWithDataFn, PalExecArgs, PalExecV1Fn, PalExecV2Fn, PalGetLocalReportFn, PalGetVersionFn, PalInitV1Fn,
     PalInitV3Fn, PalKillFn, PalStdioFds,
 };
 use crate::cstrings::{c_bytes, ArrayKind, CStringArray};
@@ -82,6 +82,7 @@ enum Entries {
         kill: PalKillFn,
         destroy: PalDestroyFn,
         local_report: Option<PalGetLocalReportFn>,
+        report_with_data: Option<GetReportWithDataFn>,
     },
 }
 
@@ -428,6 +429,45 @@ impl EnclaveRuntime {
         Ok(())
     }
 
+    /// Asks the enclave for a REPORT targeted at `targetinfo` carrying `report_data`, through
+    /// rune's `erpal_sim_get_report` extension; without it, through `pal_get_local_report` when
+    /// `report_data` is all zero (the only REPORTDATA that call can give).
+    pub fn report_with_data(
+        &self,
+        targetinfo: &[u8; abi::TARGETINFO_SIZE],
+        report_data: &[u8; 64],
+    ) -> Result<[u8; abi::REPORT_SIZE], Error> {
+        self.require_initialized(abi::SYM_GET_REPORT_WITH_DATA)?;
+        let extension = match self.entries {
+            Entries::V3 {
+                report_with_data, ..
+            } => report_with_data,
+            _ => None,
+        };
+        let Some(get_report) = extension else {
+            if report_data.iter().all(|b| *b == 0) {
+                return self.local_report(targetinfo);
+            }
+            return Err(self.not_in_version(abi::SYM_GET_REPORT_WITH_DATA));
+        };
+        let mut report = [0u8; abi::REPORT_SIZE];
+        Errno::clear();
+        // SAFETY: `get_report` was resolved with the extension's documented type; `targetinfo`
+        // (512 bytes) and `report_data` (64 bytes) are live borrows it only reads, and `report`
+        // is a live 432-byte local it writes; all outlive the call.
+        let returned = unsafe {
+            get_report(
+                targetinfo.as_ptr().cast::<c_void>(),
+                report_data.as_ptr().cast::<c_void>(),
+                report.as_mut_ptr().cast::<c_void>(),
+            )
+        };
+        if returned != 0 {
+            return Err(self.call_failed(abi::SYM_GET_REPORT_WITH_DATA, returned));
+        }
+        Ok(report)
+    }
+
     /// Asks the enclave for an SGX REPORT targeted at `targetinfo` (`pal_get_local_report`,
     /// optional in v3).
     pub fn local_report(
@@ -694,6 +734,10 @@ fn resolve_entries(library: &Library, path: &Path, version: u32) -> Result<Entri
             // SAFETY: as for the required symbols: this is its §3.3 type in v3.
             local_report: unsafe {
                 resolve::<PalGetLocalReportFn>(library, abi::SYM_GET_LOCAL_REPORT)
+            },
+            // SAFETY: the extension's documented C type (abi::GetReportWithDataFn).
+            report_with_data: unsafe {
+                resolve::<GetReportWithDataFn>(library, abi::SYM_GET_REPORT_WITH_DATA)
             },
         },
     })

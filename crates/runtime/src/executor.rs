@@ -47,6 +47,8 @@ pub struct EnclaveLaunch {
     pub exit_value_kind: ExitValueKind,
     /// Which signals this runtime's `pal_kill` takes.
     pub signal_policy: SignalPolicy,
+    /// Listening socket of the enclave agent, served once the enclave is initialised.
+    pub agent_fd: Option<RawFd>,
 }
 
 impl EnclaveLaunch {
@@ -157,7 +159,13 @@ fn init_enclave(launch: &EnclaveLaunch) -> Result<(), String> {
     );
     ENCLAVE_RUNTIME
         .set(runtime)
-        .map_err(|_| "enclave runtime initialised twice".to_owned())
+        .map_err(|_| "enclave runtime initialised twice".to_owned())?;
+    if let (Some(fd), Some(runtime)) = (launch.agent_fd, ENCLAVE_RUNTIME.get()) {
+        let listener = crate::agent::listener_from_fd(fd)
+            .map_err(|e| format!("enclave agent socket descriptor {fd}: {e}"))?;
+        crate::agent::serve(listener, runtime);
+    }
+    Ok(())
 }
 
 /// Starts the workload in the enclave, forwards signals, and returns its exit code (at start).

@@ -46,6 +46,9 @@ pub enum LaunchError {
         /// The bundle.
         bundle: PathBuf,
     },
+    /// The agent socket could not be bound.
+    #[error("{0}")]
+    Agent(io::Error),
     /// An image file could not be opened.
     #[error("opening {path}: {source}")]
     OpenImage {
@@ -64,8 +67,13 @@ pub struct HostLaunch {
     _open: Vec<OwnedFd>,
 }
 
-/// Opens what the enclave container's init process needs.
-pub fn prepare(config: &EnclaveConfig, bundle: &Path) -> Result<HostLaunch, LaunchError> {
+/// Opens what the enclave container's init process needs; its agent socket is bound in
+/// `agent_dir`.
+pub fn prepare(
+    config: &EnclaveConfig,
+    bundle: &Path,
+    agent_dir: &Path,
+) -> Result<HostLaunch, LaunchError> {
     let pal = open_pal(&config.runtime_path)?;
     let mut launch = EnclaveLaunch {
         config: config.clone(),
@@ -73,8 +81,11 @@ pub fn prepare(config: &EnclaveConfig, bundle: &Path) -> Result<HostLaunch, Laun
         extra_args: String::new(),
         exit_value_kind: ExitValueKind::guess(&config.runtime_path),
         signal_policy: SignalPolicy::guess(&config.runtime_path),
+        agent_fd: None,
     };
-    let mut open = vec![pal];
+    let agent = OwnedFd::from(crate::agent::bind(agent_dir).map_err(LaunchError::Agent)?);
+    launch.agent_fd = Some(agent.as_raw_fd());
+    let mut open = vec![pal, agent];
     if config.kind == EnclaveType::Sim {
         let image = bundle.join(IMAGE_DIR);
         let mut args = Vec::new();

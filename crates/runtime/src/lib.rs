@@ -8,6 +8,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod agent;
 pub mod bundle;
 pub mod cli;
 pub mod commands;

@@ -4,7 +4,7 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// Borrows a descriptor that `rune create` opened before forking this init process.
 ///
@@ -16,4 +16,11 @@ pub(crate) fn inherited(fd: RawFd) -> io::Result<BorrowedFd<'static>> {
     // SAFETY: F_GETFD just proved fd is open in this process, and (see above) nothing in the
     // init process closes the descriptors rune create handed down, so it outlives 'static uses.
     Ok(unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
+/// Takes ownership of a descriptor just received through `SCM_RIGHTS`.
+pub(crate) fn owned_received(fd: RawFd) -> OwnedFd {
+    // SAFETY: the kernel installed fd in this process for this message only; nothing else in
+    // the process knows the number, so this is its sole owner.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }

@@ -68,10 +68,6 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
             bundle.dir.join("config.json").display()
         )
     })?;
-    let host_launch = enclave
-        .as_ref()
-        .map(|config| launch::prepare(config, &bundle.dir))
-        .transpose()?;
     ensure_root(&g.root)?;
     if container::dir(&g.root, id).exists() {
         bail!("container {id:?} already exists");
@@ -80,6 +76,10 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
     let prepared = PreparedDir(g.root.join(".prepared").join(id));
     prepared.clear();
     bundle.write_prepared(&prepared.0, id, &host, enclave.as_ref())?;
+    let host_launch = enclave
+        .as_ref()
+        .map(|config| launch::prepare(config, &bundle.dir, &prepared.0))
+        .transpose()?;
     let executor = match &host_launch {
         Some(host) => RuneExecutor::enclave(host.launch.clone()),
         None => RuneExecutor::plain(),

@@ -9,11 +9,12 @@ use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::Spec;
 
+use crate::agent;
 use crate::cli::{Exec, GlobalOpts};
 use crate::container;
 use crate::executor::RuneExecutor;
 use crate::foreground;
-use crate::state::status_name;
+use crate::state::{status_name, RuneRecord};
 
 /// Runs a new process in a running container; without `--detach`, waits and returns its exit code.
 pub fn exec(g: &GlobalOpts, args: &Exec) -> Result<i32> {
@@ -29,6 +30,11 @@ pub fn exec(g: &GlobalOpts, args: &Exec) -> Result<i32> {
     }
     if args.process.is_none() && args.command.is_empty() {
         bail!("exec needs a command, or --process with a process.json");
+    }
+    let record = RuneRecord::load(&c.root)
+        .with_context(|| format!("reading rune state of container {id:?}"))?;
+    if record.is_some_and(|r| r.enclave.is_some()) {
+        return exec_in_enclave(g, args, &c);
     }
     if args.pidfd_socket.is_some() {
         bail!("--pidfd-socket is not supported by rune");
@@ -80,6 +86,120 @@ pub fn exec(g: &GlobalOpts, args: &Exec) -> Result<i32> {
     }
     foreground::wait_forwarding_signals(pid)
         .with_context(|| format!("waiting for exec process {pid} in container {id:?}"))
+}
+
+/// Starts the process inside the container's enclave instance through its agent socket.
+fn exec_in_enclave(g: &GlobalOpts, args: &Exec, c: &Container) -> Result<i32> {
+    let id = &args.id;
+    if args.tty {
+        bail!("exec --tty into enclave container {id:?} is not supported: the enclave runtime owns the workload's stdio");
+    }
+    if args.detach {
+        return detach_enclave_exec(g, args);
+    }
+    let (argv, env) = enclave_process(args, c)?;
+    let agent_dir = c.bundle().clone();
+    let mut client = agent::Client::send(
+        &agent_dir,
+        &agent::Request::Exec { args: argv, env },
+        &[0, 1, 2],
+    )
+    .with_context(|| format!("exec in enclave container {id:?}"))?;
+    let pid = match client
+        .reply()
+        .with_context(|| format!("exec in enclave container {id:?}"))?
+    {
+        agent::Reply::Started(pid) => pid,
+        other => bail!("unexpected reply from the enclave agent: {other:?}"),
+    };
+    forward_to_enclave(agent_dir, pid);
+    match client
+        .reply()
+        .with_context(|| format!("waiting for exec process {pid} in enclave container {id:?}"))?
+    {
+        agent::Reply::Exited(code) => Ok(code),
+        other => bail!("unexpected reply from the enclave agent: {other:?}"),
+    }
+}
+
+/// `--detach`: a foreground `rune exec` child does the work and stays as the process the caller
+/// (containerd's shim, a subreaper) waits for; its pid goes to `--pid-file`.
+fn detach_enclave_exec(g: &GlobalOpts, args: &Exec) -> Result<i32> {
+    let exe = std::env::current_exe().context("locating the rune binary")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--root").arg(&g.root);
+    if let Some(log) = &g.log {
+        cmd.arg("--log").arg(log);
+    }
+    cmd.arg("exec");
+    if let Some(process) = &args.process {
+        cmd.arg("--process").arg(process);
+    }
+    for e in &args.env {
+        cmd.arg("--env").arg(e);
+    }
+    cmd.arg(&args.id).args(&args.command);
+    let child = cmd.spawn().context("starting the exec proxy")?;
+    if let Some(pid_file) = &args.pid_file {
+        std::fs::write(pid_file, child.id().to_string())
+            .with_context(|| format!("writing {}", pid_file.display()))?;
+    }
+    Ok(0)
+}
+
+fn enclave_process(args: &Exec, c: &Container) -> Result<(Vec<String>, Vec<String>)> {
+    if let Some(path) = &args.process {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let process: oci_spec::runtime::Process =
+            serde_json::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
+        if process.terminal() == Some(true) {
+            bail!(
+                "{}: terminal processes cannot run in an enclave container",
+                path.display()
+            );
+        }
+        let argv = process.args().clone().unwrap_or_default();
+        if argv.is_empty() {
+            bail!("{}: process.args is empty", path.display());
+        }
+        return Ok((argv, process.env().clone().unwrap_or_default()));
+    }
+    let config = c.bundle().join("config.json");
+    let spec = Spec::load(&config).with_context(|| format!("reading {}", config.display()))?;
+    let overrides = parse_env(&args.env)?;
+    let mut env: Vec<String> = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.env().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|kv| {
+            !kv.split_once('=')
+                .is_some_and(|(k, _)| overrides.contains_key(k))
+        })
+        .collect();
+    env.extend(overrides.iter().map(|(k, v)| format!("{k}={v}")));
+    Ok((args.command.clone(), env))
+}
+
+/// Relays the signals this process receives to the enclave process.
+fn forward_to_enclave(agent_dir: PathBuf, pid: i32) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+    let Ok(mut signals) =
+        signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2])
+    else {
+        return;
+    };
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            let sent = agent::Client::send(&agent_dir, &agent::Request::Kill { pid, signal }, &[])
+                .and_then(|mut c| c.reply());
+            if let Err(e) = sent {
+                tracing::warn!(pid, signal, error = %e, "forwarding signal to enclave process");
+            }
+        }
+    });
 }
 
 /// A process.json derived from the container's own process, removed when dropped.
