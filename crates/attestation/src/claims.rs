@@ -25,6 +25,9 @@ pub enum TeeKind {
     Sim,
     /// Confidential Containers' `sample` test TEE (no hardware, no signature).
     Sample,
+    /// AMD SEV-SNP guest. Only an attester exists for it here (configfs-tsm); its reports are
+    /// not verified by this crate yet.
+    Snp,
 }
 
 impl TeeKind {
@@ -35,12 +38,13 @@ impl TeeKind {
             Self::Tdx => "tdx",
             Self::Sim => "sim",
             Self::Sample => "sample",
+            Self::Snp => "snp",
         }
     }
 
     /// Whether evidence of this kind is protected by TEE hardware.
     pub fn is_hardware(self) -> bool {
-        matches!(self, Self::Sgx | Self::Tdx)
+        matches!(self, Self::Sgx | Self::Tdx | Self::Snp)
     }
 }
 

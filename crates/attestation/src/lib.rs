@@ -9,19 +9,32 @@
 //! - [`sim`]: the software TEE's PKI, quotes and verifier (never mistaken for hardware);
 //! - [`sample`]: Confidential Containers' `sample` TEE evidence;
 //! - [`policy`]: appraisal (accepted TCB statuses, rejected advisories, debug);
-//! - [`report`]: [`verify_quote_report`], the one-call verification behind the CLI.
+//! - [`report`]: [`verify_quote_report`], the one-call verification behind the CLI;
+//! - [`attester`]: evidence from the TEE this process runs in (configfs-tsm for TDX/SNP,
+//!   aesmd for SGX DCAP, the sim TEE);
+//! - [`ratls`]: RA-TLS certificates binding a TLS key to evidence, rustls verifiers for them,
+//!   and [`ratls::inspect_cert`] behind `rune enclave inspect-cert`.
 //!
-//! It must not touch TEE devices or container state, and does no network I/O unless a PCCS
-//! is configured: offline verification is the default. Attesters and RA-TLS come later.
+//! It must not touch container state, and does no network I/O unless a PCCS is configured or
+//! RA-TLS is used: offline verification is the default. The attesters are the only code that
+//! touches TEE interfaces (configfs-tsm files, the aesmd socket), and only when called.
+//!
+//! What is proven against what: DCAP verification ([`dcap`]) is tested against real Intel SGX
+//! and TDX quotes with their collateral. The attesters are tested only against fakes of their
+//! interfaces (a directory behaving like configfs-tsm, a fake aesmd socket server), since no
+//! TEE hardware is available here; RA-TLS is tested end to end with sim evidence. See
+//! `docs/attestation.md`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attester;
 pub mod claims;
 pub mod dcap;
 pub mod pccs;
 pub mod policy;
 pub mod quote;
+pub mod ratls;
 pub mod report;
 pub mod sample;
 pub mod sim;
@@ -53,4 +66,10 @@ pub enum Error {
     /// Sample evidence was not accepted.
     #[error(transparent)]
     Sample(#[from] sample::SampleError),
+    /// An attester could not produce evidence.
+    #[error(transparent)]
+    Attester(#[from] attester::AttesterError),
+    /// An RA-TLS certificate could not be made, parsed or accepted.
+    #[error(transparent)]
+    RaTls(#[from] ratls::RaTlsError),
 }
