@@ -21,17 +21,25 @@ static PAL_LOCK: Mutex<()> = Mutex::new(());
 
 const ARGS: &[&str] = &["busybox", "sh", "-c", "echo hi; exit 3"];
 
-/// target/<profile>/liberpal_sim.so, next to the directory of this test binary (deps/).
+/// The cdylib built with this test: `cargo test` leaves it in target/<profile>/deps/ next to
+/// the test binary (only `cargo build` copies it up to target/<profile>/liberpal_sim.so).
 fn cdylib() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir.join("liberpal_sim.so");
-    assert!(
-        path.exists(),
-        "{} is missing: cargo builds it with the tests of erpal-sim (cargo test -p erpal-sim)",
-        path.display()
-    );
-    path
+    let deps_dir = exe.parent().unwrap();
+    let candidates = [
+        deps_dir.join("liberpal_sim.so"),
+        deps_dir.parent().unwrap().join("liberpal_sim.so"),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "liberpal_sim.so is missing from {}: cargo builds it with the tests of erpal-sim (cargo test -p erpal-sim)",
+                deps_dir.display()
+            )
+        })
+        .clone()
 }
 
 fn open(fx: &Fixture) -> EnclaveRuntime {
@@ -200,4 +208,99 @@ fn init_refuses_unsigned_mismatched_and_handover() {
 
     runtime.init(&fx.init_args(), LogLevel::Off, None).unwrap();
     runtime.destroy().unwrap();
+}
+
+#[test]
+fn fd_arguments_become_close_on_exec_and_the_report_extension_works() {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+    use std::os::fd::AsRawFd;
+
+    let _guard = PAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(fx) = Fixture::new(ARGS) else { return };
+    let signed = fx.sign(&SignOptions::default());
+    let runtime = open(&fx);
+    let manifest = std::fs::File::open(&signed.manifest_path).unwrap();
+    let sigstruct = std::fs::File::open(&signed.sigstruct_path).unwrap();
+    let platform_dir = nix::fcntl::open(
+        &fx.platform_dir(),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .unwrap();
+    let fds = [manifest.as_raw_fd(), sigstruct.as_raw_fd(), platform_dir];
+    for fd in fds {
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).unwrap();
+    }
+    // What rune passes: the user's args, then the image and platform fds.
+    let args = format!(
+        "no-epm manifest=/proc/self/fd/{} sigstruct=/proc/self/fd/{} platform=/proc/self/fd/{} root={}",
+        fds[0],
+        fds[1],
+        fds[2],
+        fx.rootfs().display()
+    );
+    runtime.init(&args, LogLevel::Info, None).unwrap();
+    for fd in fds {
+        let flags = FdFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFD).unwrap());
+        assert!(
+            flags.contains(FdFlag::FD_CLOEXEC),
+            "fd {fd} must not leak into the workload"
+        );
+    }
+
+    type GetReport = unsafe extern "C" fn(*const u8, *const u8, *mut u8) -> libc::c_int;
+    // SAFETY: loading the same library the runtime already loaded runs no new initialisers.
+    let library = unsafe { libloading::Library::new(cdylib()) }.unwrap();
+    // SAFETY: erpal_sim_get_report has exactly the GetReport signature (crate ffi module doc).
+    let get_report = unsafe { library.get::<GetReport>(b"erpal_sim_get_report\0") }.unwrap();
+    let target = qe_target_info().encode();
+    let data = [7u8; 64];
+    let mut report = [0u8; 432];
+    // SAFETY: the pointers are to live locals of the sizes the extension documents.
+    let rc = unsafe { get_report(target.as_ptr(), data.as_ptr(), report.as_mut_ptr()) };
+    assert_eq!(rc, 0);
+    let platform = Platform::load(&fx.platform_dir()).unwrap();
+    let parsed = sgx::Report::parse(&report).unwrap();
+    sgx::verify_report(platform.secret(), &parsed, &qe_target_info()).unwrap();
+    assert_eq!(parsed.body.report_data, data);
+    assert_eq!(parsed.body.mr_enclave, signed.measurement.mrenclave);
+    assert_eq!(parsed.body.mr_signer, signed.measurement.mrsigner);
+    // SAFETY: null inputs are refused by the extension, not dereferenced.
+    let rc = unsafe { get_report(std::ptr::null(), data.as_ptr(), report.as_mut_ptr()) };
+    assert_eq!(rc, -1);
+    runtime.destroy().unwrap();
+    nix::unistd::close(platform_dir).unwrap();
+}
+
+#[test]
+fn the_workload_is_hardened() {
+    let _guard = PAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "ulimit -c; grep NoNewPrivs /proc/self/status; stat -c %u /proc/self/status";
+    let args = ["busybox", "sh", "-c", script];
+    let Some(fx) = Fixture::new(&args) else {
+        return;
+    };
+    fx.sign(&SignOptions::default());
+    let runtime = open(&fx);
+    runtime
+        .init(&fx.init_args(), LogLevel::Warning, None)
+        .unwrap();
+    let (status, out) = run(&runtime, &args).unwrap();
+    runtime.destroy().unwrap();
+    assert_eq!(status.code(), 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "RLIMIT_CORE: {out}");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["NoNewPrivs:", "1"],
+        "{out}"
+    );
+    // A non-dumpable process's /proc files belong to root. For a root workload that proves
+    // nothing (they would anyway), so only a non-root run checks it meaningfully.
+    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0 {
+        eprintln!(
+            "running as root: /proc ownership cannot show dumpability; run as non-root to check it"
+        );
+    }
+    assert_eq!(lines[2], "0", "workload must be non-dumpable: {out}");
 }

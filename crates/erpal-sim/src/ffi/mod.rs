@@ -26,7 +26,7 @@ use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 
 use pal::export::{
     create_process_args, exec_args, ffi_boundary, init_attr_v3, local_report_args, ConvertError,
-    Limits, PalAttrV3, PalCreateProcessArgs, PalExecArgs, REPORT_SIZE, TARGETINFO_SIZE,
+    Limits, PalAttrV3, PalCreateProcessArgs, PalError, PalExecArgs, REPORT_SIZE, TARGETINFO_SIZE,
 };
 
 use crate::enclave::EnclaveError;
@@ -49,11 +49,13 @@ pub extern "C" fn pal_get_version() -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn pal_init(attr: *const PalAttrV3) -> c_int {
     ffi_boundary("pal_init", || {
-        // SAFETY: the PAL API promises `attr` is null or a valid v3 attribute struct with
-        // NUL-terminated strings for the duration of this call (this function's contract).
-        let attr = unsafe { init_attr_v3(attr) }?;
-        runtime::init(attr)?;
-        Ok::<c_int, EnclaveError>(0)
+        reported(|| {
+            // SAFETY: the PAL API promises `attr` is null or a valid v3 attribute struct with
+            // NUL-terminated strings for the duration of this call (this function's contract).
+            let attr = unsafe { init_attr_v3(attr) }?;
+            runtime::init(attr)?;
+            Ok::<c_int, EnclaveError>(0)
+        })
     })
 }
 
@@ -66,20 +68,22 @@ pub unsafe extern "C" fn pal_init(attr: *const PalAttrV3) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn pal_create_process(args: *mut PalCreateProcessArgs) -> c_int {
     ffi_boundary("pal_create_process", || {
-        // SAFETY: `args` is null or a valid pal_create_process_args whose pointers are valid
-        // for this call (contract); the borrowed request does not outlive this closure.
-        let request = unsafe { create_process_args(args, &Limits::DEFAULT) }?;
-        let stdio = match request.stdio {
-            Some(fds) => [
-                dup_fd(fds.stdin, "stdio.stdin")?,
-                dup_fd(fds.stdout, "stdio.stdout")?,
-                dup_fd(fds.stderr, "stdio.stderr")?,
-            ],
-            None => [None, None, None],
-        };
-        let pid = runtime::create_process(&request.path, &request.argv, &request.env, stdio)?;
-        *request.pid = pid;
-        Ok::<c_int, EnclaveError>(0)
+        reported(|| {
+            // SAFETY: `args` is null or a valid pal_create_process_args whose pointers are valid
+            // for this call (contract); the borrowed request does not outlive this closure.
+            let request = unsafe { create_process_args(args, &Limits::DEFAULT) }?;
+            let stdio = match request.stdio {
+                Some(fds) => [
+                    dup_fd(fds.stdin, "stdio.stdin")?,
+                    dup_fd(fds.stdout, "stdio.stdout")?,
+                    dup_fd(fds.stderr, "stdio.stderr")?,
+                ],
+                None => [None, None, None],
+            };
+            let pid = runtime::create_process(&request.path, &request.argv, &request.env, stdio)?;
+            *request.pid = pid;
+            Ok::<c_int, EnclaveError>(0)
+        })
     })
 }
 
@@ -92,10 +96,12 @@ pub unsafe extern "C" fn pal_create_process(args: *mut PalCreateProcessArgs) -> 
 #[no_mangle]
 pub unsafe extern "C" fn pal_exec(args: *mut PalExecArgs) -> c_int {
     ffi_boundary("pal_exec", || {
-        // SAFETY: `args` is null or valid for this call (contract).
-        let request = unsafe { exec_args(args) }?;
-        *request.exit_value = runtime::exec(request.pid)?;
-        Ok::<c_int, EnclaveError>(0)
+        reported(|| {
+            // SAFETY: `args` is null or valid for this call (contract).
+            let request = unsafe { exec_args(args) }?;
+            *request.exit_value = runtime::exec(request.pid)?;
+            Ok::<c_int, EnclaveError>(0)
+        })
     })
 }
 
@@ -103,8 +109,10 @@ pub unsafe extern "C" fn pal_exec(args: *mut PalExecArgs) -> c_int {
 #[no_mangle]
 pub extern "C" fn pal_kill(pid: c_int, sig: c_int) -> c_int {
     ffi_boundary("pal_kill", || {
-        runtime::kill(pid, sig)?;
-        Ok::<c_int, EnclaveError>(0)
+        reported(|| {
+            runtime::kill(pid, sig)?;
+            Ok::<c_int, EnclaveError>(0)
+        })
     })
 }
 
@@ -112,8 +120,10 @@ pub extern "C" fn pal_kill(pid: c_int, sig: c_int) -> c_int {
 #[no_mangle]
 pub extern "C" fn pal_destroy() -> c_int {
     ffi_boundary("pal_destroy", || {
-        runtime::destroy()?;
-        Ok::<c_int, EnclaveError>(0)
+        reported(|| {
+            runtime::destroy()?;
+            Ok::<c_int, EnclaveError>(0)
+        })
     })
 }
 
@@ -132,11 +142,14 @@ pub unsafe extern "C" fn pal_get_local_report(
     report_len: *mut c_int,
 ) -> c_int {
     ffi_boundary("pal_get_local_report", || {
-        // SAFETY: forwarded contract; the converter checks lengths, nulls and overlap.
-        let request = unsafe { local_report_args(targetinfo, targetinfo_len, report, report_len) }?;
-        *request.report = runtime::report(request.targetinfo, [0; 64])?;
-        *request.report_len = c_int::try_from(REPORT_SIZE).unwrap_or(c_int::MAX);
-        Ok::<c_int, EnclaveError>(0)
+        reported(|| {
+            // SAFETY: forwarded contract; the converter checks lengths, nulls and overlap.
+            let request =
+                unsafe { local_report_args(targetinfo, targetinfo_len, report, report_len) }?;
+            *request.report = runtime::report(request.targetinfo, [0; 64])?;
+            *request.report_len = c_int::try_from(REPORT_SIZE).unwrap_or(c_int::MAX);
+            Ok::<c_int, EnclaveError>(0)
+        })
     })
 }
 
@@ -154,34 +167,65 @@ pub unsafe extern "C" fn erpal_sim_get_report(
     report: *mut c_void,
 ) -> c_int {
     ffi_boundary("erpal_sim_get_report", || {
-        let null = |field: &str| ConvertError::Null {
-            field: field.to_owned(),
-        };
-        if targetinfo.is_null() {
-            return Err(null("targetinfo").into());
-        }
-        if report.is_null() {
-            return Err(null("report").into());
-        }
-        let mut target = [0u8; TARGETINFO_SIZE];
-        // SAFETY: `targetinfo` is non-null and readable for 512 bytes (contract); we copy out
-        // of it, so no reference to caller memory outlives this statement.
-        target.copy_from_slice(unsafe {
-            std::slice::from_raw_parts(targetinfo.cast::<u8>(), TARGETINFO_SIZE)
-        });
-        let mut data = [0u8; 64];
-        if !report_data.is_null() {
-            // SAFETY: non-null, so readable for 64 bytes (contract); copied out at once.
-            data.copy_from_slice(unsafe {
-                std::slice::from_raw_parts(report_data.cast::<u8>(), 64)
+        reported(|| {
+            let null = |field: &str| ConvertError::Null {
+                field: field.to_owned(),
+            };
+            if targetinfo.is_null() {
+                return Err(null("targetinfo").into());
+            }
+            if report.is_null() {
+                return Err(null("report").into());
+            }
+            let mut target = [0u8; TARGETINFO_SIZE];
+            // SAFETY: `targetinfo` is non-null and readable for 512 bytes (contract); we copy out
+            // of it, so no reference to caller memory outlives this statement.
+            target.copy_from_slice(unsafe {
+                std::slice::from_raw_parts(targetinfo.cast::<u8>(), TARGETINFO_SIZE)
             });
-        }
-        let out = runtime::report(&target, data)?;
-        // SAFETY: `report` is non-null and writable for 432 bytes (contract); `out` is a local
-        // array, so the regions do not overlap.
-        unsafe { std::ptr::copy_nonoverlapping(out.as_ptr(), report.cast::<u8>(), REPORT_SIZE) };
-        Ok::<c_int, EnclaveError>(0)
+            let mut data = [0u8; 64];
+            if !report_data.is_null() {
+                // SAFETY: non-null, so readable for 64 bytes (contract); copied out at once.
+                data.copy_from_slice(unsafe {
+                    std::slice::from_raw_parts(report_data.cast::<u8>(), 64)
+                });
+            }
+            let out = runtime::report(&target, data)?;
+            // SAFETY: `report` is non-null and writable for 432 bytes (contract); `out` is a local
+            // array, so the regions do not overlap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(out.as_ptr(), report.cast::<u8>(), REPORT_SIZE)
+            };
+            Ok::<c_int, EnclaveError>(0)
+        })
     })
+}
+
+/// An error as the PAL logs it: the whole cause chain on one line (rune only sees the errno,
+/// so this log line is where a user learns which file or field failed).
+#[derive(Debug)]
+struct Reported(EnclaveError);
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = std::error::Error::source(&self.0);
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl PalError for Reported {
+    fn errno(&self) -> c_int {
+        self.0.errno()
+    }
+}
+
+fn reported(body: impl FnOnce() -> Result<c_int, EnclaveError>) -> Result<c_int, Reported> {
+    body().map_err(Reported)
 }
 
 /// Duplicates a caller's stdio fd (close-on-exec) so the workload gets its own copy;

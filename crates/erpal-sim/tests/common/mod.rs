@@ -11,13 +11,14 @@ use sgx::SigningKey;
 /// Where Debian's busybox-static installs busybox.
 pub const BUSYBOX: &str = "/bin/busybox";
 
-/// One RSA-3072 key per test binary (generation is slow in debug builds).
+/// A fixed RSA-3072, e = 3 test key (the sgx crate's known-answer signing key): generating
+/// one takes seconds in a debug build.
 pub fn key() -> &'static SigningKey {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| erpal_sim::generate_key().unwrap())
+    KEY.get_or_init(|| SigningKey::from_pem(include_str!("../data/test-key.pem")).unwrap())
 }
 
-/// A second key, for MRSIGNER tests.
+/// A freshly generated second key, for MRSIGNER tests (also exercises `generate_key`).
 pub fn other_key() -> &'static SigningKey {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
     KEY.get_or_init(|| erpal_sim::generate_key().unwrap())
