@@ -146,6 +146,23 @@ fn signals_reach_the_workload() {
         runtime.kill(pid, libc::SIGTERM).is_err(),
         "a waited process is gone"
     );
+
+    // pal_kill from another thread while pal_exec blocks, as `rune kill` does.
+    let pid = runtime
+        .create_process(
+            Path::new("/bin/sh"),
+            &["busybox", "sleep", "30"],
+            &["PATH=/bin"],
+            StdioFds::inherit(),
+        )
+        .unwrap();
+    let status = std::thread::scope(|s| {
+        let waiter = s.spawn(|| runtime.exec(pid).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        runtime.kill(Pid::CURRENT, libc::SIGTERM).unwrap();
+        waiter.join().unwrap()
+    });
+    assert_eq!(status.code(), 128 + libc::SIGTERM);
     runtime.destroy().unwrap();
 }
 
