@@ -90,6 +90,9 @@ pub enum Command {
     Features,
     /// Update the resource limits of a container.
     Update(Update),
+    /// Enclave image and attestation tooling.
+    #[command(subcommand)]
+    Enclave(EnclaveCommand),
     /// Checkpoint a running container (not supported).
     Checkpoint(Unsupported),
     /// Restore a container from a checkpoint (not supported).
@@ -358,4 +361,31 @@ pub struct Unsupported {
     /// Whatever was passed.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+/// `rune enclave ...`.
+#[derive(Debug, Subcommand)]
+pub enum EnclaveCommand {
+    /// Verify an SGX/TDX/sim quote and print its claims and verdict as one JSON object.
+    VerifyQuote(VerifyQuote),
+}
+
+/// `rune enclave verify-quote`.
+#[derive(Debug, Args)]
+pub struct VerifyQuote {
+    /// The quote file (binary).
+    #[arg(long)]
+    pub quote: PathBuf,
+    /// Collateral (JSON, as a PCCS serves it) for real Intel quotes.
+    #[arg(long)]
+    pub collateral: Option<PathBuf>,
+    /// Verification time (RFC 3339), default now.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Also accept this TCB status (default only UpToDate); may repeat.
+    #[arg(long = "allow-status")]
+    pub allow_status: Vec<String>,
+    /// Root CA (PEM) of the software TEE, to accept sim quotes.
+    #[arg(long)]
+    pub root_ca: Option<PathBuf>,
 }

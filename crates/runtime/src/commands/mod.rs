@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod enclave;
 pub mod events;
 pub mod exec;
 pub mod features;
@@ -37,6 +38,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Spec(args) => spec::spec(&args),
         Command::Features => features::features(),
         Command::Update(args) => update::update(g, &args),
+        Command::Enclave(cmd) => enclave::dispatch(&cmd),
         Command::Checkpoint(_) => {
             anyhow::bail!("checkpoint is not supported by rune (no CRIU integration)")
         }
