@@ -203,7 +203,8 @@ pub struct InitArgs {
     pub manifest: PathBuf,
     /// `sigstruct=`: the SIGSTRUCT file.
     pub sigstruct: PathBuf,
-    /// `platform=`: the platform directory (default [`platform::DEFAULT_DIR`]).
+    /// `platform=`: the platform directory (default [`platform::DEFAULT_DIR`]) or its
+    /// `platform_secret` file.
     pub platform: PathBuf,
     /// `root=`: prefix of program and trusted-file paths (default `/`; for tests outside a
     /// container, rune never passes it).

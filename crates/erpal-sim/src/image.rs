@@ -137,6 +137,19 @@ pub enum ImageError {
         /// The directories searched.
         searched: String,
     },
+    /// The ELF interpreter (`PT_INTERP`) is missing.
+    #[error("ELF interpreter {interpreter} of {needed_by} not found in rootfs {rootfs}")]
+    InterpreterNotFound {
+        /// The PT_INTERP path.
+        interpreter: String,
+        /// The in-root path of the program.
+        needed_by: String,
+        /// The rootfs.
+        rootfs: PathBuf,
+        /// The cause.
+        #[source]
+        source: RootfsError,
+    },
     /// A path could not be resolved in the rootfs.
     #[error(transparent)]
     Rootfs(#[from] RootfsError),
@@ -634,7 +647,16 @@ impl<'a> Collector<'a> {
                     u64::try_from(bytes.len()).unwrap_or(u64::MAX),
                 );
                 if let Some(interp) = &deps.interpreter {
-                    queue.push(rootfs::resolve(self.rootfs, Path::new(interp))?);
+                    let resolved =
+                        rootfs::resolve(self.rootfs, Path::new(interp)).map_err(|source| {
+                            ImageError::InterpreterNotFound {
+                                interpreter: interp.clone(),
+                                needed_by: path.clone(),
+                                rootfs: self.rootfs.to_owned(),
+                                source,
+                            }
+                        })?;
+                    queue.push(resolved);
                 }
                 for name in &deps.needed {
                     queue.push(self.find_library(&path, name, &deps)?);

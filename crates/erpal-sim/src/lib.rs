@@ -25,7 +25,8 @@
 //! ```
 //!
 //! Arguments are space separated. Known keys: `manifest=`, `sigstruct=` (required),
-//! `platform=` (default `/var/lib/rune/sim`) and `root=` (default `/`: a prefix for program and
+//! `platform=` (default `/var/lib/rune/sim`; the directory or its `platform_secret` file) and
+//! `root=` (default `/`: a prefix for program and
 //! trusted-file paths, for tests outside a container; rune never passes it). Values may be
 //! plain paths. Bare words (such as `no-epm`) are ignored with a debug log; any other
 //! `key=value` is an error naming it. `pal_init` makes the `/proc/self/fd/N` fds

@@ -260,9 +260,15 @@ pub fn qe_target_info() -> TargetInfo {
     qe_identity().target_info()
 }
 
-/// Loads only the platform secret of `dir` (what `pal_init` needs).
+/// Loads only the platform secret (what `pal_init` needs): `dir` is the platform directory,
+/// or the `platform_secret` file itself (useful when the container's user cannot traverse the
+/// root-only directory, e.g. in a user namespace: open the file before entering it).
 pub fn load_secret(dir: &Path) -> Result<PlatformSecret, PlatformError> {
-    let path = dir.join(SECRET_FILE);
+    let path = if std::fs::metadata(dir).is_ok_and(|m| m.is_file()) {
+        dir.to_owned()
+    } else {
+        dir.join(SECRET_FILE)
+    };
     let bytes = read_capped(&path, 32)?;
     let secret: [u8; 32] = bytes
         .as_slice()
@@ -386,6 +392,20 @@ mod tests {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(secrets.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    #[test]
+    fn the_secret_loads_from_the_directory_or_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sim");
+        let platform = Platform::load_or_create(&dir).unwrap();
+        let from_dir = load_secret(&dir).unwrap();
+        let from_file = load_secret(&dir.join(SECRET_FILE)).unwrap();
+        assert_eq!(from_dir.expose(), platform.secret().expose());
+        assert_eq!(from_file.expose(), platform.secret().expose());
+        std::fs::write(dir.join(SECRET_FILE), [1u8; 31]).unwrap();
+        let err = load_secret(&dir).unwrap_err().to_string();
+        assert!(err.ends_with("is corrupt: 31 bytes, expected 32"), "{err}");
     }
 
     #[test]
