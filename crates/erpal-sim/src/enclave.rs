@@ -77,7 +77,7 @@ pub enum EnclaveError {
     NotInitialised,
     /// The image files could not be loaded.
     #[error("loading the sim enclave image")]
-    Image(#[source] ImageError),
+    Image(#[source] Box<ImageError>),
     /// The SIGSTRUCT does not sign the manifest.
     #[error(transparent)]
     Bind(#[from] BindError),
@@ -303,8 +303,8 @@ impl Enclave {
     /// The sim EINIT: reads the image, verifies the SIGSTRUCT against the manifest and loads
     /// the platform secret.
     pub fn load(args: &InitArgs) -> Result<Self, EnclaveError> {
-        let (manifest, sigstruct) =
-            image::load_image(&args.manifest, &args.sigstruct).map_err(EnclaveError::Image)?;
+        let (manifest, sigstruct) = image::load_image(&args.manifest, &args.sigstruct)
+            .map_err(|e| EnclaveError::Image(Box::new(e)))?;
         let identity = measure::bind(&manifest, &sigstruct)?;
         let secret = platform::load_secret(&args.platform).map_err(EnclaveError::Platform)?;
         let mut key_id = [0u8; 32];

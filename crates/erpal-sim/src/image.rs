@@ -148,7 +148,7 @@ pub enum ImageError {
         rootfs: PathBuf,
         /// The cause.
         #[source]
-        source: RootfsError,
+        source: Box<RootfsError>,
     },
     /// A path could not be resolved in the rootfs.
     #[error(transparent)]
@@ -653,7 +653,7 @@ impl<'a> Collector<'a> {
                                 interpreter: interp.clone(),
                                 needed_by: path.clone(),
                                 rootfs: self.rootfs.to_owned(),
-                                source,
+                                source: Box::new(source),
                             }
                         })?;
                     queue.push(resolved);

@@ -132,7 +132,7 @@ fn init_refuses_unsigned_and_mismatched_images() {
     let Some(fx) = Fixture::new(ARGS) else { return };
     let err = load(&fx).unwrap_err();
     assert!(
-        matches!(err, EnclaveError::Image(ImageError::Read { .. })),
+        matches!(&err, EnclaveError::Image(e) if matches!(**e, ImageError::Read { .. })),
         "{err}"
     );
 
