@@ -18,10 +18,10 @@ pub fn key() -> &'static SigningKey {
     KEY.get_or_init(|| SigningKey::from_pem(include_str!("../data/test-key.pem")).unwrap())
 }
 
-/// A freshly generated second key, for MRSIGNER tests (also exercises `generate_key`).
+/// A second fixed test key, for MRSIGNER tests.
 pub fn other_key() -> &'static SigningKey {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| erpal_sim::generate_key().unwrap())
+    KEY.get_or_init(|| SigningKey::from_pem(include_str!("../data/other-key.pem")).unwrap())
 }
 
 /// A temp dir with `bundle/` (config.json, rootfs/bin/busybox, rootfs/bin/sh -> busybox)
