@@ -39,9 +39,11 @@ pub mod report;
 pub mod sample;
 pub mod sim;
 
+pub use attester::{Attester, AttesterError};
 pub use claims::{Claims, Measurements, TcbStatus, TeeKind};
 pub use dcap::{Collateral, CollateralSource};
 pub use policy::{AppraisalPolicy, Rejection, Verdict};
+pub use ratls::{inspect_cert, CertInspection, RaTlsIdentity, RaTlsPolicy, RaTlsVerifier};
 pub use report::{verify_quote_report, VerifyReport};
 
 /// Any error of this crate, gathered from the modules.
