@@ -6,7 +6,7 @@ RELEASE    := target/release
 BUILD      := build
 # Debian packages the build, the demo and the tests need.
 DEB_BUILD  := gcc pkg-config libseccomp-dev
-DEB_TEST   := busybox-static jq runc crun hyperfine strace procps file
+DEB_TEST   := busybox-static jq runc crun hyperfine strace procps file containerd docker.io umoci
 
 .PHONY: all build release deps demo test test-unit test-integration bench clean fmt lint
 
@@ -15,15 +15,19 @@ all: build
 deps:
 	@scripts/install-deps.sh $(DEB_BUILD) $(DEB_TEST)
 
+# liberpal-sim.so, the software TEE enclave runtime, is built as target/<profile>/liberpal_sim.so
+# (cargo's name) and copied to liberpal-sim.so (Inclavare's name) beside rune.
 build:
 	$(CARGO) build --workspace -j$(JOBS)
+	cp target/debug/liberpal_sim.so target/debug/liberpal-sim.so
 
 release:
 	$(CARGO) build --release --workspace -j$(JOBS)
+	cp $(RELEASE)/liberpal_sim.so $(RELEASE)/liberpal-sim.so
 
 # Builds rune in release mode, a busybox bundle, and runs a container with it.
 demo: deps release
-	@scripts/demo.sh $(RELEASE)/rune
+	@scripts/demo.sh $(RELEASE)
 
 # Every test: unit, property and integration (integration tests need root; they say why they skip).
 test: deps

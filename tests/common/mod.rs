@@ -133,6 +133,8 @@ pub struct Runtime {
     pub bin: PathBuf,
     /// Extra leading arguments (e.g. a wrapper's).
     pub prefix: Vec<String>,
+    /// Extra environment for every call.
+    pub env: Vec<(String, String)>,
     root: TempDir,
 }
 
@@ -182,6 +184,7 @@ impl Runtime {
         Self {
             bin,
             prefix: Vec::new(),
+            env: Vec::new(),
             root,
         }
     }
@@ -198,6 +201,7 @@ impl Runtime {
             .arg("--root")
             .arg(self.root.path())
             .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         cmd
     }
@@ -308,4 +312,69 @@ pub fn processes_matching(needle: &str) -> Vec<String> {
 /// A unique container id for this test process.
 pub fn unique_id(name: &str) -> String {
     format!("{name}-{}", std::process::id())
+}
+
+/// An OCI image tar of the busybox rootfs built by scripts/mkimage.sh, accepted by both
+/// `ctr image import` and `docker load`; `env` entries (`KEY=VALUE`) go into the image config.
+#[derive(Debug)]
+pub struct ImageTar {
+    dir: TempDir,
+    /// The image reference (`NAME:TAG`).
+    pub name: String,
+}
+
+impl ImageTar {
+    /// Builds the image `name` with `env` added to its config.
+    pub fn busybox(name: &str, env: &[&str]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("rune-image-")
+            .tempdir()
+            .expect("temp dir");
+        let out = Command::new(workspace().join("scripts/mkimage.sh"))
+            .arg(dir.path().join("image.tar"))
+            .arg(name)
+            .args(env)
+            .output()
+            .expect("running scripts/mkimage.sh");
+        assert!(
+            out.status.success(),
+            "mkimage.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
+            dir,
+            name: name.to_owned(),
+        }
+    }
+
+    /// The tar file.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("image.tar")
+    }
+}
+
+/// Polls `check` every 50 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Runs `cmd` with output captured through files (a detached child may keep pipes open).
+pub fn run_captured(cmd: &mut Command) -> Outcome {
+    let stdout = tempfile::tempfile().expect("temp file");
+    let stderr = tempfile::tempfile().expect("temp file");
+    let status = cmd
+        .stdout(stdout.try_clone().expect("dup"))
+        .stderr(stderr.try_clone().expect("dup"))
+        .status()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    Outcome::from_status(status, read_all(stdout), read_all(stderr))
 }

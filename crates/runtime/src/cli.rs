@@ -90,6 +90,8 @@ pub enum Command {
     Features,
     /// Update the resource limits of a container.
     Update(Update),
+    /// Get the local report or quote of a running enclave container.
+    Attest(Attest),
     /// Enclave image and attestation tooling.
     #[command(subcommand)]
     Enclave(EnclaveCommand),
@@ -366,8 +368,91 @@ pub struct Unsupported {
 /// `rune enclave ...`.
 #[derive(Debug, Subcommand)]
 pub enum EnclaveCommand {
+    /// Generate an enclave signing key (RSA-3072, e = 3) as PEM.
+    Keygen(Keygen),
+    /// Sign a bundle for the software TEE: write its manifest and SIGSTRUCT.
+    Sign(Sign),
+    /// Print the MRENCLAVE and MRSIGNER of a signed bundle.
+    Measure(Measure),
+    /// Print the manifest and SIGSTRUCT fields of a signed bundle.
+    Inspect(BundleArg),
     /// Verify an SGX/TDX/sim quote and print its claims and verdict as one JSON object.
     VerifyQuote(VerifyQuote),
+}
+
+/// `rune enclave keygen`.
+#[derive(Debug, Args)]
+pub struct Keygen {
+    /// Where to write the private key (PEM, mode 0600).
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+/// `rune enclave sign`.
+#[derive(Debug, Args)]
+pub struct Sign {
+    /// The bundle to sign.
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// The signing key (PEM); without it a new key is generated and written beside the image.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// A path inside the rootfs to trust as well (a directory: all files under it); may repeat.
+    #[arg(long)]
+    pub include: Vec<PathBuf>,
+    /// ISV product id.
+    #[arg(long, default_value_t = 0)]
+    pub isv_prod_id: u16,
+    /// ISV security version number.
+    #[arg(long, default_value_t = 0)]
+    pub isv_svn: u16,
+    /// Sign a debug enclave (verifiers refuse these by default).
+    #[arg(long)]
+    pub debug: bool,
+}
+
+/// `rune enclave measure`.
+#[derive(Debug, Args)]
+pub struct Measure {
+    /// The signed bundle.
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+/// Plain text or JSON output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    /// `key: value` lines.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// A command that takes only a bundle.
+#[derive(Debug, Args)]
+pub struct BundleArg {
+    /// The bundle.
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+}
+
+/// `rune attest`.
+#[derive(Debug, Args)]
+pub struct Attest {
+    /// Produce a quote (verifiable remotely) instead of a local report.
+    #[arg(long)]
+    pub quote: bool,
+    /// REPORTDATA to bind, hex (up to 64 bytes, zero-padded).
+    #[arg(long)]
+    pub report_data: Option<String>,
+    /// Write the raw report or quote here instead of printing JSON.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// The container id.
+    pub id: String,
 }
 
 /// `rune enclave verify-quote`.

@@ -9,6 +9,7 @@
 //! reach the workload through `pal_kill`.
 
 use std::ffi::CString;
+use std::io::Write;
 use std::os::fd::RawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -98,7 +99,16 @@ impl Executor for RuneExecutor {
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         if self.enclave.is_some() {
-            let code = run_in_enclave(spec).map_err(ExecutorError::Other)?;
+            let code = run_in_enclave(spec).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "enclave workload did not start");
+                // After start, the container's stderr is the only channel to whoever runs it
+                // (rune start has already returned), so the reason goes there, as one line.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "rune: enclave workload did not start: {e}"
+                );
+                255
+            });
             std::process::exit(code);
         }
         let (program, path_var) =
@@ -180,7 +190,13 @@ fn run_in_enclave(spec: &Spec) -> Result<i32, String> {
         .as_ref()
         .and_then(|p| p.args().clone())
         .unwrap_or_default();
-    let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+    // Exactly the spec's environment (the prepared spec has no ENCLAVE_* entries): an enclave
+    // image's env policy was signed against it, so nothing the runtime adds (HOME) goes in.
+    let env = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.env().clone())
+        .unwrap_or_default();
     let pid = runtime
         .create_process(&executable, &argv, &env, StdioFds::inherit())
         .map_err(|e| e.to_string())?;

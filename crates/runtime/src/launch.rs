@@ -46,6 +46,14 @@ pub enum LaunchError {
         /// The bundle.
         bundle: PathBuf,
     },
+    /// The sim platform secrets could not be loaded or created.
+    #[error("sim platform {path}: {reason}")]
+    Platform {
+        /// The platform directory.
+        path: PathBuf,
+        /// The cause chain.
+        reason: String,
+    },
     /// The agent socket could not be bound.
     #[error("{0}")]
     Agent(io::Error),
@@ -104,6 +112,20 @@ pub fn prepare(
             args.push(format!("{name}=/proc/self/fd/{}", fd.as_raw_fd()));
             open.push(fd);
         }
+        let platform_dir = crate::commands::attest::sim_platform_dir();
+        erpal_sim::platform::Platform::load_or_create(&platform_dir).map_err(|source| {
+            LaunchError::Platform {
+                path: platform_dir.clone(),
+                reason: format!("{:#}", anyhow::Error::new(source)),
+            }
+        })?;
+        let dir = File::open(&platform_dir).map_err(|source| LaunchError::OpenImage {
+            path: platform_dir.clone(),
+            source,
+        })?;
+        let dir = OwnedFd::from(dir);
+        args.push(format!("platform=/proc/self/fd/{}", dir.as_raw_fd()));
+        open.push(dir);
         launch.extra_args = args.join(" ");
     }
     Ok(HostLaunch {

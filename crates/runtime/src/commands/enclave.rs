@@ -1,17 +1,111 @@
 //! `rune enclave ...`: enclave image tooling and quote verification.
 
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use attestation::{AppraisalPolicy, Collateral, TcbStatus};
+use erpal_sim::image;
 
-use crate::cli::{EnclaveCommand, VerifyQuote};
+use crate::cli::{BundleArg, EnclaveCommand, Keygen, Measure, Sign, TextOrJson, VerifyQuote};
 
 /// Runs an `enclave` subcommand.
 pub fn dispatch(cmd: &EnclaveCommand) -> Result<i32> {
     match cmd {
+        EnclaveCommand::Keygen(args) => keygen(args),
+        EnclaveCommand::Sign(args) => sign(args),
+        EnclaveCommand::Measure(args) => measure(args),
+        EnclaveCommand::Inspect(args) => inspect(args),
         EnclaveCommand::VerifyQuote(args) => verify_quote(args),
     }
+}
+
+fn keygen(args: &Keygen) -> Result<i32> {
+    let key = image::generate_key().context("generating an RSA-3072 e=3 signing key")?;
+    write_key(&args.output, &key)?;
+    eprintln!(
+        "rune: wrote enclave signing key {} (MRSIGNER {})",
+        args.output.display(),
+        hex::encode(key.mr_signer())
+    );
+    Ok(0)
+}
+
+fn write_key(path: &Path, key: &sgx::SigningKey) -> Result<()> {
+    let pem = key.to_pkcs1_pem().context("encoding the signing key")?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    file.write_all(pem.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn sign(args: &Sign) -> Result<i32> {
+    let key = match &args.key {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("reading signing key {}", path.display()))?;
+            sgx::SigningKey::from_pem(&pem)
+                .with_context(|| format!("signing key {}", path.display()))?
+        }
+        None => {
+            let key = image::generate_key().context("generating a signing key")?;
+            let path = args.bundle.join(image::ENCLAVE_DIR).join("signing-key.pem");
+            std::fs::create_dir_all(path.parent().unwrap_or(&args.bundle)).with_context(|| {
+                format!(
+                    "creating {}",
+                    args.bundle.join(image::ENCLAVE_DIR).display()
+                )
+            })?;
+            let _ = std::fs::remove_file(&path);
+            write_key(&path, &key)?;
+            eprintln!(
+                "rune: warning: no --key given; generated a new signing key {} — keep it to re-sign with the same MRSIGNER",
+                path.display()
+            );
+            key
+        }
+    };
+    let options = image::SignOptions {
+        isv_prod_id: args.isv_prod_id,
+        isv_svn: args.isv_svn,
+        debug: args.debug,
+        ..image::SignOptions::default()
+    };
+    let signed = image::sign_bundle(&args.bundle, &key, &args.include, &options)
+        .with_context(|| format!("signing bundle {}", args.bundle.display()))?;
+    println!("manifest: {}", signed.manifest_path.display());
+    println!("sigstruct: {}", signed.sigstruct_path.display());
+    println!("trusted files: {}", signed.manifest.trusted_files().len());
+    println!("mrenclave: {}", hex::encode(signed.measurement.mrenclave));
+    println!("mrsigner: {}", hex::encode(signed.measurement.mrsigner));
+    println!("tee: sim (software TEE: integrity and measurement, no confidentiality against root)");
+    Ok(0)
+}
+
+fn measure(args: &Measure) -> Result<i32> {
+    let m = image::measure_bundle(&args.bundle)
+        .with_context(|| format!("measuring bundle {}", args.bundle.display()))?;
+    match args.format {
+        TextOrJson::Json => println!("{}", serde_json::to_string(&m)?),
+        TextOrJson::Text => {
+            println!("mrenclave: {}", hex::encode(m.mrenclave));
+            println!("mrsigner: {}", hex::encode(m.mrsigner));
+        }
+    }
+    Ok(0)
+}
+
+fn inspect(args: &BundleArg) -> Result<i32> {
+    let inspection = image::inspect_bundle(&args.bundle)
+        .with_context(|| format!("inspecting bundle {}", args.bundle.display()))?;
+    println!("{}", serde_json::to_string_pretty(&inspection)?);
+    Ok(if inspection.valid { 0 } else { 1 })
 }
 
 /// Prints one JSON object with the quote's claims and the verdict; exits 0 only when accepted.

@@ -1,5 +1,6 @@
 //! One module per `rune` subcommand. Each returns the process exit code.
 
+pub mod attest;
 pub mod create;
 pub mod delete;
 pub mod enclave;
@@ -39,6 +40,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Features => features::features(),
         Command::Update(args) => update::update(g, &args),
         Command::Enclave(cmd) => enclave::dispatch(&cmd),
+        Command::Attest(args) => attest::attest(g, &args),
         Command::Checkpoint(_) => {
             anyhow::bail!("checkpoint is not supported by rune (no CRIU integration)")
         }
