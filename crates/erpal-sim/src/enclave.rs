@@ -440,6 +440,10 @@ impl Enclave {
         )
         .map_err(|e| spawn_err("memfd_create")(io::Error::from(e)))?;
         let mut memfd = File::from(memfd);
+        let seals = SealFlag::F_SEAL_SHRINK
+            | SealFlag::F_SEAL_GROW
+            | SealFlag::F_SEAL_WRITE
+            | SealFlag::F_SEAL_SEAL;
         for file in self.manifest.trusted_files() {
             let read_err = |source| EnclaveError::TrustedRead {
                 path: file.path.clone(),
@@ -454,7 +458,13 @@ impl Enclave {
                 .open(&host)
                 .map_err(read_err)?;
             let (actual, _) = if file.path == resolved {
-                hash::copy_and_hash(&source, &mut memfd).map_err(read_err)?
+                // Seal first, hash after: the digest is of the bytes that will run.
+                hash::copy_then_hash(&source, &mut memfd, |memfd| {
+                    fcntl(memfd.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))
+                        .map(drop)
+                        .map_err(io::Error::from)
+                })
+                .map_err(read_err)?
             } else {
                 hash::sha256_reader(&source).map_err(read_err)?
             };
@@ -466,12 +476,6 @@ impl Enclave {
                 });
             }
         }
-        let seals = SealFlag::F_SEAL_SHRINK
-            | SealFlag::F_SEAL_GROW
-            | SealFlag::F_SEAL_WRITE
-            | SealFlag::F_SEAL_SEAL;
-        fcntl(memfd.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))
-            .map_err(|e| spawn_err("sealing the memfd")(io::Error::from(e)))?;
         let mut magic = [0u8; 2];
         let is_script = std::os::unix::fs::FileExt::read_exact_at(&memfd, &mut magic, 0).is_ok()
             && magic == *b"#!";

@@ -1,9 +1,9 @@
 //! The exported PAL API v3 symbols of `liberpal-sim.so` (DESIGN §3.3) and the one extension,
-//! `erpal_sim_get_report`. This module and [`sys`] are the crate's only `unsafe` code.
+//! `erpal_sim_get_report`. This module and its `sys` submodule are the crate's only `unsafe` code.
 //!
 //! Each export is thin: [`pal::export::ffi_boundary`] (no panic crosses into C; an error is
 //! logged and becomes -1 with errno), the `pal::export` converters (null checks, size caps,
-//! UTF-8), then a safe call into [`crate::runtime`].
+//! UTF-8), then a safe call into the crate's `runtime` module.
 //!
 //! Extension, for `rune attest --report-data`:
 //!
