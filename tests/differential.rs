@@ -357,8 +357,6 @@ fn env() {
 }
 
 #[test]
-#[ignore = "rune bug: the workload's envp order is random (libcontainer keeps process.env in a \
-            HashMap); runc passes process.env in spec order, then HOME"]
 fn env_order() {
     require_root!();
     require_tool!("runc");

@@ -30,6 +30,26 @@ pub fn dir(root: &Path, id: &str) -> PathBuf {
     root.join(id)
 }
 
+/// The prepared copy of container `id`'s bundle (its spec as libcontainer runs it, rune's
+/// record, the enclave agent socket), kept beside the state directories.
+pub fn bundle_copy(root: &Path, id: &str) -> PathBuf {
+    root.join(".bundles").join(id)
+}
+
+/// Removes container `id`'s bundle copy (after delete); a missing one is fine.
+pub fn remove_bundle_copy(root: &Path, id: &str) {
+    let dir = bundle_copy(root, id);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(path = %dir.display(), error = %e, "removing bundle copy"),
+    }
+    // The parent is shared by all containers: remove it only when empty.
+    if let Some(parent) = dir.parent() {
+        let _ = std::fs::remove_dir(parent);
+    }
+}
+
 /// Loads container `id`, with an error naming it when it does not exist.
 pub fn load(root: &Path, id: &str) -> Result<Container> {
     validate_id(id)?;

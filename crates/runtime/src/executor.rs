@@ -67,23 +67,70 @@ impl EnclaveLaunch {
 #[derive(Debug, Clone, Default)]
 pub struct RuneExecutor {
     enclave: Option<EnclaveLaunch>,
+    /// Names of `process.env` in spec order: libcontainer hands the environment over as a
+    /// hash map, and runc keeps the spec's order.
+    env_order: Vec<String>,
 }
 
 impl RuneExecutor {
-    /// A runc-like executor that execs the entrypoint.
-    pub fn plain() -> Self {
-        Self { enclave: None }
+    /// A runc-like executor that execs the entrypoint of `spec`.
+    pub fn plain(spec: &Spec) -> Self {
+        Self {
+            enclave: None,
+            env_order: env_names(spec),
+        }
     }
 
-    /// An executor that runs the workload in an enclave runtime.
-    pub fn enclave(launch: EnclaveLaunch) -> Self {
+    /// An executor that runs the workload of `spec` in an enclave runtime.
+    pub fn enclave(launch: EnclaveLaunch, spec: &Spec) -> Self {
         Self {
             enclave: Some(launch),
+            env_order: env_names(spec),
         }
+    }
+
+    /// For `exec`: the process's environment comes from the exec request.
+    pub fn for_exec() -> Self {
+        Self::default()
     }
 }
 
+fn env_names(spec: &Spec) -> Vec<String> {
+    spec.process()
+        .as_ref()
+        .and_then(|p| p.env().as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_owned()))
+        .collect()
+}
+
 impl Executor for RuneExecutor {
+    fn setup_envs(
+        &self,
+        mut envs: std::collections::HashMap<String, String>,
+    ) -> Result<(), libcontainer::workload::ExecutorSetEnvsError> {
+        let host: Vec<std::ffi::OsString> = std::env::vars_os().map(|(k, _)| k).collect();
+        for key in host {
+            // The environment is process-global: libcontainer calls this in the container's
+            // init before any thread of ours exists, so nothing reads it concurrently.
+            std::env::remove_var(key);
+        }
+        // Spec order first (first occurrence places a name, as runc), then what libcontainer
+        // added (HOME), sorted so the order is stable.
+        for name in &self.env_order {
+            if let Some(value) = envs.remove(name) {
+                std::env::set_var(name, value);
+            }
+        }
+        let mut rest: Vec<(String, String)> = envs.into_iter().collect();
+        rest.sort();
+        for (name, value) in rest {
+            std::env::set_var(name, value);
+        }
+        Ok(())
+    }
+
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         let (program, path_var) = program_and_path(spec)
             .map_err(|e| ExecutorValidationError::ArgValidationError(e.to_owned()))?;
@@ -197,10 +244,14 @@ fn run_in_enclave(spec: &Spec) -> Result<i32, String> {
         .as_ref()
         .and_then(|p| p.env().clone())
         .unwrap_or_default();
+    // Signals are caught from before the workload exists, so none sent right after start is
+    // lost (PID 1 ignores signals it has no handler for); they are relayed once it runs.
+    let (pid_sender, pid_receiver) = std::sync::mpsc::channel();
+    forward_signals(runtime, pid_receiver);
     let pid = runtime
         .create_process(&executable, &argv, &env, StdioFds::inherit())
         .map_err(|e| e.to_string())?;
-    forward_signals(runtime, pid);
+    let _ = pid_sender.send(pid);
     let status = runtime.exec(pid).map_err(|e| e.to_string())?;
     if let Err(e) = runtime.destroy() {
         tracing::warn!(error = %e, "pal_destroy failed after the workload exited");
@@ -208,8 +259,9 @@ fn run_in_enclave(spec: &Spec) -> Result<i32, String> {
     Ok(status.code())
 }
 
-/// Forwards the signals the init process receives to the workload through `pal_kill`.
-fn forward_signals(runtime: &'static EnclaveRuntime, pid: Pid) {
+/// Forwards the signals the init process receives to the workload through `pal_kill`, once its
+/// pid arrives.
+fn forward_signals(runtime: &'static EnclaveRuntime, pid: std::sync::mpsc::Receiver<Pid>) {
     let mut signals = match signal_hook::iterator::Signals::new(FORWARDED_SIGNALS) {
         Ok(signals) => signals,
         Err(e) => {
@@ -218,6 +270,7 @@ fn forward_signals(runtime: &'static EnclaveRuntime, pid: Pid) {
         }
     };
     std::thread::spawn(move || {
+        let Ok(pid) = pid.recv() else { return };
         for signal in signals.forever() {
             if let Err(e) = runtime.kill(pid, signal) {
                 tracing::warn!(signal, error = %e, "pal_kill failed");

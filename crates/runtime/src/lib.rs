@@ -19,7 +19,7 @@ pub mod foreground;
 pub mod launch;
 pub mod logging;
 pub mod state;
-mod sys;
+pub mod sys;
 
 /// The version line `rune --version` prints: crate version, git commit and OCI spec version.
 pub const VERSION_LINE: &str = concat!(

@@ -8,6 +8,7 @@ use rune::cli::Cli;
 use rune::{commands, logging};
 
 fn main() -> ExitCode {
+    rune::sys::default_sigpipe();
     let cli = Cli::parse();
     if let Err(e) = logging::init(
         cli.global.log.as_deref(),

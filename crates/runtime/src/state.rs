@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use libcontainer::container::{Container, ContainerStatus};
 use serde::{Deserialize, Serialize};
 
-/// File in the container's state directory holding [`RuneRecord`].
+/// File in the container's bundle copy holding [`RuneRecord`].
 const RECORD_FILE: &str = "rune.json";
 
 /// What rune remembers about a container beyond libcontainer's state.
@@ -29,17 +29,17 @@ pub struct RuneRecord {
 }
 
 impl RuneRecord {
-    /// Writes the record into a container's state directory.
-    pub fn save(&self, container_dir: &Path) -> io::Result<()> {
+    /// Writes the record into a container's bundle copy (written once, before the container
+    /// exists, so no rename dance is needed).
+    pub fn save(&self, bundle_copy: &Path) -> io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        let tmp = container_dir.join(".rune.json.tmp");
-        fs::write(&tmp, json)?;
-        fs::rename(&tmp, container_dir.join(RECORD_FILE))
+        fs::write(bundle_copy.join(RECORD_FILE), json)
     }
 
-    /// Reads the record; a container created by another runtime has none.
-    pub fn load(container_dir: &Path) -> io::Result<Option<Self>> {
-        match fs::read(container_dir.join(RECORD_FILE)) {
+    /// Reads the record from a container's bundle copy; a container created by another runtime
+    /// has none.
+    pub fn load(bundle_copy: &Path) -> io::Result<Option<Self>> {
+        match fs::read(bundle_copy.join(RECORD_FILE)) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(io::Error::other),

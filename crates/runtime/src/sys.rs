@@ -24,3 +24,16 @@ pub(crate) fn owned_received(fd: RawFd) -> OwnedFd {
     // the process knows the number, so this is its sole owner.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
+
+/// Restores the default SIGPIPE action, as runc (Go) has it: a closed stdout (`rune list | head`)
+/// ends rune quietly instead of making every write fail and print panics.
+pub fn default_sigpipe() {
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL installs no handler
+    // code, so no async-signal-safety question arises.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
+}

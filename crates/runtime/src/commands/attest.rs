@@ -27,7 +27,7 @@ pub fn sim_platform_dir() -> PathBuf {
 pub fn attest(g: &GlobalOpts, args: &Attest) -> Result<i32> {
     let id = &args.id;
     let c = container::load(&g.root, id)?;
-    let record = RuneRecord::load(&c.root)
+    let record = RuneRecord::load(c.bundle())
         .with_context(|| format!("reading rune state of container {id:?}"))?;
     let enclave = record
         .and_then(|r| r.enclave)

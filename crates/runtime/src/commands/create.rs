@@ -30,6 +30,7 @@ pub fn run(g: &GlobalOpts, args: &Run) -> Result<i32> {
     let id = &args.opts.id;
     if let Err(e) = container.start() {
         let _ = container.delete(true);
+        container::remove_bundle_copy(&g.root, id);
         return Err(e).with_context(|| format!("starting container {id:?}"));
     }
     if args.detach {
@@ -45,6 +46,7 @@ pub fn run(g: &GlobalOpts, args: &Run) -> Result<i32> {
             // The workload's status matters more than a cleanup failure (runc does the same).
             tracing::warn!(container_id = %id, error = %e, "deleting container after run");
         }
+        container::remove_bundle_copy(&g.root, id);
     }
     Ok(code)
 }
@@ -73,16 +75,27 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
         bail!("container {id:?} already exists");
     }
     let host = HostCgroups::detect().context("reading this process's cgroups from /proc")?;
-    let prepared = PreparedDir(g.root.join(".prepared").join(id));
+    // libcontainer reads the spec from the bundle it is given and exec reads it again from the
+    // state's bundle, so the prepared copy lives beside the state for the container's life.
+    // Everything is written before build(): from then on the container's init is waiting.
+    let mut prepared = PreparedDir(container::bundle_copy(&g.root, id));
     prepared.clear();
     bundle.write_prepared(&prepared.0, id, &host, enclave.as_ref())?;
+    let record = RuneRecord {
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs(),
+        enclave: enclave.as_ref().map(enclave_view),
+    };
+    record
+        .save(&prepared.0)
+        .with_context(|| format!("writing rune state into {}", prepared.0.display()))?;
     let host_launch = enclave
         .as_ref()
         .map(|config| launch::prepare(config, &bundle.dir, &prepared.0))
         .transpose()?;
     let executor = match &host_launch {
-        Some(host) => RuneExecutor::enclave(host.launch.clone()),
-        None => RuneExecutor::plain(),
+        Some(host) => RuneExecutor::enclave(host.launch.clone(), &bundle.spec),
+        None => RuneExecutor::plain(&bundle.spec),
     };
     if let Some(config) = &enclave {
         tracing::info!(container_id = %id, tee = %config.kind, runtime = %config.runtime_path.display(), "creating enclave container");
@@ -101,35 +114,16 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
         .with_detach(detach)
         .with_no_pivot(opts.no_pivot)
         .build();
-    let mut container = match built {
-        Ok(container) => container,
+    match built {
+        Ok(container) => {
+            prepared.keep();
+            Ok(container)
+        }
         Err(e) => {
             remove_leftovers(&g.root, id);
-            return Err(e).with_context(|| format!("creating container {id:?}"));
+            Err(e).with_context(|| format!("creating container {id:?}"))
         }
-    };
-    // Exec reads the spec from the state's bundle, so the prepared copy lives as long as the
-    // container, inside its state directory (removed with it by delete).
-    let kept = container.root.join(PREPARED_BUNDLE);
-    if let Err(e) = fs::rename(&prepared.0, &kept) {
-        let _ = container.delete(true);
-        return Err(e).with_context(|| format!("keeping prepared spec in {}", kept.display()));
     }
-    container.state.bundle = kept;
-    let record = RuneRecord {
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs(),
-        enclave: enclave.as_ref().map(enclave_view),
-    };
-    let saved = container
-        .save()
-        .map_err(anyhow::Error::from)
-        .and_then(|()| record.save(&container.root).map_err(anyhow::Error::from));
-    if let Err(e) = saved {
-        let _ = container.delete(true);
-        return Err(e).with_context(|| format!("saving state of container {id:?}"));
-    }
-    Ok(container)
 }
 
 /// The enclave as `rune state` shows it; a sim enclave says what it does not protect.
@@ -143,24 +137,26 @@ fn enclave_view(config: &EnclaveConfig) -> serde_json::Value {
     view
 }
 
-/// Directory in a container's state directory holding the spec libcontainer runs.
-const PREPARED_BUNDLE: &str = "bundle";
-
-/// The private copy of the bundle handed to libcontainer; removed when the create ends.
+/// The private copy of the bundle handed to libcontainer; removed unless the create succeeds.
 struct PreparedDir(PathBuf);
 
 impl PreparedDir {
     fn clear(&self) {
         let _ = fs::remove_dir_all(&self.0);
     }
+
+    fn keep(&mut self) {
+        self.0 = PathBuf::new();
+    }
 }
 
 impl Drop for PreparedDir {
     fn drop(&mut self) {
-        self.clear();
-        // The parent is shared by concurrent creates: remove it only when empty.
-        if let Some(parent) = self.0.parent() {
-            let _ = fs::remove_dir(parent);
+        if !self.0.as_os_str().is_empty() {
+            self.clear();
+            if let Some(parent) = self.0.parent() {
+                let _ = fs::remove_dir(parent);
+            }
         }
     }
 }

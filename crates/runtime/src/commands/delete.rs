@@ -29,5 +29,6 @@ pub fn delete(g: &GlobalOpts, args: &Delete) -> Result<i32> {
     }
     c.delete(args.force)
         .with_context(|| format!("deleting container {:?}", args.id))?;
+    container::remove_bundle_copy(&g.root, &args.id);
     Ok(0)
 }

@@ -31,7 +31,7 @@ pub fn exec(g: &GlobalOpts, args: &Exec) -> Result<i32> {
     if args.process.is_none() && args.command.is_empty() {
         bail!("exec needs a command, or --process with a process.json");
     }
-    let record = RuneRecord::load(&c.root)
+    let record = RuneRecord::load(c.bundle())
         .with_context(|| format!("reading rune state of container {id:?}"))?;
     if record.is_some_and(|r| r.enclave.is_some()) {
         return exec_in_enclave(g, args, &c);
@@ -57,7 +57,7 @@ pub fn exec(g: &GlobalOpts, args: &Exec) -> Result<i32> {
         .map(|p| p.0.clone())
         .or_else(|| args.process.clone());
     let pid = ContainerBuilder::new(id.clone(), SyscallType::default())
-        .with_executor(RuneExecutor::plain())
+        .with_executor(RuneExecutor::for_exec())
         .with_root_path(&g.root)
         .with_context(|| format!("state root {}", g.root.display()))?
         .with_console_socket(args.console_socket.as_ref())

@@ -32,7 +32,7 @@ pub fn list(g: &GlobalOpts, args: &List) -> Result<i32> {
         let Ok(container) = Container::load(dir.clone()) else {
             continue;
         };
-        let record = RuneRecord::load(&dir).ok().flatten();
+        let record = RuneRecord::load(container.bundle()).ok().flatten();
         views.push(StateView::of(&container, record.as_ref()));
     }
     views.sort_by(|a, b| a.id.cmp(&b.id));
