@@ -378,6 +378,15 @@ pub enum EnclaveCommand {
     Inspect(BundleArg),
     /// Verify an SGX/TDX/sim quote and print its claims and verdict as one JSON object.
     VerifyQuote(VerifyQuote),
+    /// Print the evidence inside an RA-TLS certificate as one JSON object.
+    InspectCert(InspectCert),
+}
+
+/// `rune enclave inspect-cert`.
+#[derive(Debug, Args)]
+pub struct InspectCert {
+    /// The certificate, PEM or DER.
+    pub cert: PathBuf,
 }
 
 /// `rune enclave keygen`.

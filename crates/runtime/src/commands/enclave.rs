@@ -9,7 +9,9 @@ use anyhow::{bail, Context, Result};
 use attestation::{AppraisalPolicy, Collateral, TcbStatus};
 use erpal_sim::image;
 
-use crate::cli::{BundleArg, EnclaveCommand, Keygen, Measure, Sign, TextOrJson, VerifyQuote};
+use crate::cli::{
+    BundleArg, EnclaveCommand, InspectCert, Keygen, Measure, Sign, TextOrJson, VerifyQuote,
+};
 
 /// Runs an `enclave` subcommand.
 pub fn dispatch(cmd: &EnclaveCommand) -> Result<i32> {
@@ -19,7 +21,19 @@ pub fn dispatch(cmd: &EnclaveCommand) -> Result<i32> {
         EnclaveCommand::Measure(args) => measure(args),
         EnclaveCommand::Inspect(args) => inspect(args),
         EnclaveCommand::VerifyQuote(args) => verify_quote(args),
+        EnclaveCommand::InspectCert(args) => inspect_cert(args),
     }
+}
+
+/// Prints the evidence an RA-TLS certificate carries (ours, Gramine's, rats-tls'): TEE,
+/// measurements, report_data and whether the key is bound. The quote is not verified here.
+fn inspect_cert(args: &InspectCert) -> Result<i32> {
+    let bytes = std::fs::read(&args.cert)
+        .with_context(|| format!("reading certificate {}", args.cert.display()))?;
+    let inspection = attestation::inspect_cert(&bytes)
+        .with_context(|| format!("certificate {}", args.cert.display()))?;
+    println!("{}", serde_json::to_string_pretty(&inspection.to_json())?);
+    Ok(0)
 }
 
 fn keygen(args: &Keygen) -> Result<i32> {
