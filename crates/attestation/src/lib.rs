@@ -31,6 +31,7 @@
 pub mod attester;
 pub mod claims;
 pub mod dcap;
+pub mod kbs;
 pub mod pccs;
 pub mod policy;
 pub mod quote;
