@@ -458,13 +458,11 @@ impl Enclave {
                 .open(&host)
                 .map_err(read_err)?;
             let (actual, _) = if file.path == resolved {
-                // Seal first, hash after: the digest is of the bytes that will run.
-                hash::copy_then_hash(&source, &mut memfd, |memfd| {
-                    fcntl(memfd.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))
-                        .map(drop)
-                        .map_err(io::Error::from)
-                })
-                .map_err(read_err)?
+                // One read pass: the bytes written to the private memfd are the bytes hashed.
+                // (Copying in the kernel, sealing, then hashing the memfd measured 10-30%
+                // slower here: the shmem page allocation dominates either way; see the
+                // `measure` bench.)
+                hash::copy_and_hash(&source, &mut memfd).map_err(read_err)?
             } else {
                 hash::sha256_reader(&source).map_err(read_err)?
             };
@@ -476,6 +474,8 @@ impl Enclave {
                 });
             }
         }
+        fcntl(memfd.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))
+            .map_err(|e| spawn_err("sealing the memfd")(io::Error::from(e)))?;
         let mut magic = [0u8; 2];
         let is_script = std::os::unix::fs::FileExt::read_exact_at(&memfd, &mut magic, 0).is_ok()
             && magic == *b"#!";

@@ -41,8 +41,8 @@
 //! - `pal_create_process`: the path (as rune resolved it in the container) must resolve,
 //!   symlinks followed, to the manifest's entrypoint; argv and env must satisfy the manifest's
 //!   policies; every trusted file must hash to its recorded SHA-256 (the error names the file
-//!   and both hashes); the entrypoint is copied into a memfd, sealed, hashed there, and that
-//!   memfd is `fexecve`d; the child is made non-dumpable, gets RLIMIT_CORE 0 and no_new_privs, and
+//!   and both hashes); the entrypoint is copied into a private memfd while hashed, the memfd
+//!   is sealed and `fexecve`d; the child is made non-dumpable, gets RLIMIT_CORE 0 and no_new_privs, and
 //!   the given stdio fds on 0/1/2. Returns the child's pid.
 //! - `pal_exec`: waits for the pid; `*exit_value` is the plain exit code (128+n for signal n).
 //! - `pal_kill(pid, sig)`: -1 = every started process, 0 = the last started one; any signal.

@@ -3,8 +3,8 @@
 //! Why a sealed memfd and `fexecve` rather than hashing a file fd and executing that fd: a fd
 //! of the rootfs file shares its inode with the path, so anyone who can write the file can
 //! change the bytes between our hash and the kernel's read at exec. The memfd holds a private
-//! copy (made by the kernel with `copy_file_range`/`sendfile`), sealed against writes, growth
-//! and shrinking *before* it is hashed, so what runs is exactly what was measured.
+//! copy made while hashing (one read pass; nobody else has the memfd), sealed against writes,
+//! growth and shrinking before exec, so what runs is exactly what was measured.
 
 use std::ffi::{c_char, CString};
 use std::io;
