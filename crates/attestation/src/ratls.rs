@@ -1328,6 +1328,20 @@ mod tests {
     }
 
     #[test]
+    fn huge_declared_lengths_fail_without_allocating() {
+        // A byte string, an array and a map announcing 2^64-1 items inside 13 bytes.
+        for head in [0x5b, 0x9b, 0xbb] {
+            let mut input = vec![0xd9, 0xea, 0x60, 0x82, head];
+            input.extend_from_slice(&[0xff; 8]);
+            assert!(TaggedEvidence::parse(&input).is_err());
+            assert!(parse_claims(&input[4..]).is_err());
+        }
+        // Deep nesting is bounded by ciborium's recursion limit, not the stack.
+        let nested = vec![0x81; 100_000];
+        assert!(parse_claims(&nested).is_err());
+    }
+
+    #[test]
     fn refusals_survive_the_trip_through_rustls() {
         let err = rustls::Error::from(RaTlsError::SimNotAllowed);
         assert!(matches!(ratls_error(&err), Some(RaTlsError::SimNotAllowed)));
