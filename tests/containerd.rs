@@ -462,3 +462,72 @@ fn enclave_env_and_annotations_reach_rune_unchanged() {
     assert_eq!(recorded["annotations"]["enclave.type"], "sim");
     assert_eq!(recorded["annotations"]["enclave.runtime.loglevel"], "debug");
 }
+
+#[test]
+fn oom_kill_publishes_a_task_oom_event() {
+    let daemon = setup!();
+    let events_file = tempfile::tempfile().expect("temp file");
+    let mut events = daemon
+        .ctr_command(&["events"])
+        .stdout(events_file.try_clone().expect("dup"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ctr events");
+    std::thread::sleep(Duration::from_millis(300));
+    let id = unique_id("oom");
+    let out = daemon.run(
+        &["--rm", "--memory-limit", "16777216"],
+        &id,
+        &[
+            "sh",
+            "-c",
+            "a=$(head -c 64000000 /dev/zero | tr '\\0' x); echo survived",
+        ],
+    );
+    assert_eq!(out.code, 137, "the workload must be OOM-killed: {out:#?}");
+    let seen = wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&events_file)
+        ))
+        .is_ok_and(|text| text.contains("/tasks/oom") && text.contains(&id))
+    });
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(seen, "no /tasks/oom event for {id}");
+}
+
+/// The shim processes serving this containerd.
+fn shims_of(daemon: &Containerd) -> Vec<String> {
+    let address = daemon.dir.path().join("containerd.sock");
+    rune_integration_tests::processes_matching("containerd-shim-rune-v2")
+        .into_iter()
+        .filter(|l| l.contains(&*address.to_string_lossy()))
+        .collect()
+}
+
+#[test]
+fn containers_of_one_pod_share_a_shim() {
+    let daemon = setup!();
+    let pod = unique_id("pod");
+    let sandbox = format!("io.kubernetes.cri.sandbox-id={pod}");
+    let (a, b) = (unique_id("pod-a"), unique_id("pod-b"));
+    for id in [&a, &b] {
+        daemon
+            .run(&["-d", "--annotation", &sandbox], id, &["sleep", "300"])
+            .ok();
+        assert!(daemon.wait_status(id, "RUNNING"));
+    }
+    assert_eq!(shims_of(&daemon).len(), 1, "{:?}", shims_of(&daemon));
+    // The shim keeps serving the pod's other container after the first one is gone.
+    daemon.remove(&a);
+    assert_eq!(daemon.task_status(&b).as_deref(), Some("RUNNING"));
+    let out = daemon.ctr(&["task", "exec", "--exec-id", "x", &b, "true"]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    daemon.remove(&b);
+    assert!(
+        wait_until(Duration::from_secs(10), || shims_of(&daemon).is_empty()),
+        "the shim must exit with its last container: {:?}",
+        shims_of(&daemon)
+    );
+}

@@ -23,6 +23,7 @@ pub mod container;
 pub mod error;
 pub mod events;
 pub mod io;
+pub mod logger;
 pub mod metrics;
 pub mod oom;
 pub mod rune;

@@ -13,5 +13,10 @@ fn main() {
         println!("  Runtime: {RUNTIME_ID}");
         return;
     }
-    containerd_shim::run::<Service>(RUNTIME_ID, None);
+    // The shim installs its own logger (see the logger module for why).
+    let config = containerd_shim::Config {
+        no_setup_logger: true,
+        ..Default::default()
+    };
+    containerd_shim::run::<Service>(RUNTIME_ID, Some(config));
 }

@@ -74,6 +74,12 @@ impl Rune {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.binary);
+        // The shim's own cwd is the bundle of the first container it served, which is gone
+        // once that container is deleted while others of the pod still run; the runtime must
+        // not inherit a deleted cwd. The log sits in the container's bundle: run there.
+        if let Some(dir) = self.log.parent().filter(|d| d.is_dir()) {
+            cmd.current_dir(dir);
+        }
         cmd.arg("--root")
             .arg(&self.root)
             .arg("--log")

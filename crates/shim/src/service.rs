@@ -35,6 +35,7 @@ pub struct Service {
     exit: Arc<ExitSignal>,
     namespace: String,
     id: String,
+    socket: String,
 }
 
 impl std::fmt::Debug for Service {
@@ -50,10 +51,18 @@ impl Shim for Service {
     type T = TaskService;
 
     fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
+        // `start` must print nothing but the address; `delete` logs to stderr; the server to
+        // containerd's log fifo.
+        match args.action.as_str() {
+            "" => crate::logger::init(crate::logger::Sink::Fifo, args.debug),
+            "delete" => crate::logger::init(crate::logger::Sink::Stderr, args.debug),
+            _ => {}
+        }
         Self {
             exit: Arc::new(ExitSignal::default()),
             namespace: args.namespace.clone(),
             id: args.id.clone(),
+            socket: args.socket.clone(),
         }
     }
 
@@ -95,6 +104,11 @@ impl Shim for Service {
 
     fn wait(&mut self) {
         self.exit.wait();
+        // The library removes the socket named in the `address` file of its cwd, the first
+        // container's bundle, which containerd may already have deleted: remove it here.
+        if let Some(path) = self.socket.strip_prefix("unix://") {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
