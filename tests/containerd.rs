@@ -531,3 +531,31 @@ fn containers_of_one_pod_share_a_shim() {
         shims_of(&daemon)
     );
 }
+
+#[test]
+fn terminal_and_resize_through_the_console_socket() {
+    let daemon = setup!();
+    require_tool!("script");
+    // `ctr run -t` needs a terminal: script(1) gives it one of 30 rows by 100 columns, which ctr
+    // passes on with ResizePty once the task has its pty.
+    let ctr = format!(
+        "ctr --address {} --namespace {NAMESPACE} run --runtime {RUNTIME} --rm -t {IMAGE} {} sh -c {}",
+        daemon.dir.path().join("containerd.sock").display(),
+        unique_id("tty"),
+        // ctr resizes after start: poll until the size has arrived.
+        "'for i in $(seq 50); do s=$(stty size 2>/dev/null); [ -n \"$s\" ] && [ \"$s\" != \"0 0\" ] && break; \
+         sleep 0.2; done; tty; echo \"$s\"; exit 4'"
+    );
+    let out = run_captured(
+        Command::new("script")
+            .args([
+                "-qec",
+                &format!("stty cols 100 rows 30; {ctr}"),
+                "/dev/null",
+            ])
+            .stdin(Stdio::null()),
+    );
+    assert_eq!(out.code, 4, "{out:#?}");
+    assert!(out.stdout.contains("/dev/pts/0"), "{out:#?}");
+    assert!(out.stdout.contains("30 100"), "{out:#?}");
+}
