@@ -88,13 +88,31 @@ pub fn encrypt(key: &TeePubKey, plaintext: &[u8]) -> Result<JweResponse, KbsErro
                     ),
                 });
             }
-            let peer = p256_public(x, y)?;
-            let ephemeral = p256::ecdh::EphemeralSecret::random(&mut OsRng);
-            let shared = ephemeral.diffie_hellman(&peer);
-            let kek = concat_kdf_a256kw(shared.raw_secret_bytes().as_slice());
+            // The ephemeral half runs on ring (used once, as ring requires; several times
+            // faster than the portable p256 arithmetic); ring also checks the peer point.
+            let peer = p256_public(x, y)?.to_encoded_point(false);
+            let ephemeral =
+                ring::agreement::EphemeralPrivateKey::generate(&ring::agreement::ECDH_P256, &rng)
+                    .map_err(|_| KbsError::Crypto {
+                    op: "generating the ephemeral key",
+                })?;
+            let epk = ephemeral
+                .compute_public_key()
+                .map_err(|_| KbsError::Crypto {
+                    op: "encoding the ephemeral key",
+                })?;
+            let kek = ring::agreement::agree_ephemeral(
+                ephemeral,
+                &ring::agreement::UnparsedPublicKey::new(
+                    &ring::agreement::ECDH_P256,
+                    peer.as_bytes(),
+                ),
+                concat_kdf_a256kw,
+            )
+            .map_err(|_| KbsError::Crypto { op: "ecdh" })?;
             let wrapped = aes_kw_wrap(&kek, &cek)?;
-            let point = ephemeral.public_key().to_encoded_point(false);
-            let (ex, ey) = match (point.x(), point.y()) {
+            // Uncompressed SEC1: 0x04 || x || y.
+            let (ex, ey) = match (epk.as_ref().get(1..33), epk.as_ref().get(33..65)) {
                 (Some(ex), Some(ey)) => (URL_SAFE_NO_PAD.encode(ex), URL_SAFE_NO_PAD.encode(ey)),
                 _ => {
                     return Err(KbsError::Crypto {
