@@ -457,3 +457,84 @@ fn user_namespace_maps_root() {
     let fields: Vec<&str> = out.stdout.split_whitespace().collect();
     assert_eq!(fields, ["0", "100000", "65536", "0"], "{out:#?}");
 }
+
+#[test]
+fn pause_resume_update_events_and_ps() {
+    require_root!();
+    let rt = Runtime::rune();
+    let bundle = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("pause");
+    rt.call(&[
+        "run",
+        "-d",
+        "--bundle",
+        &bundle.path().to_string_lossy(),
+        &id,
+    ])
+    .ok();
+    rt.call(&["pause", &id]).ok();
+    assert_eq!(rt.status(&id).as_deref(), Some("paused"));
+    let exec = rt.call(&["exec", &id, "true"]);
+    assert!(
+        exec.stderr.contains("it is paused, not running"),
+        "{exec:#?}"
+    );
+    rt.call(&["resume", &id]).ok();
+    assert_eq!(rt.status(&id).as_deref(), Some("running"));
+
+    rt.call(&["update", "--memory", "48m", "--pids-limit", "20", &id])
+        .ok();
+    let limits = rt
+        .call(&[
+            "exec",
+            &id,
+            "cat",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/pids/pids.max",
+        ])
+        .ok();
+    if std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
+        assert_eq!(limits.stdout, format!("{}\n20\n", 48 << 20));
+    }
+    let bad = rt.call(&["update", "--memory", "lots", &id]);
+    assert!(bad.stderr.contains("invalid --memory \"lots\""), "{bad:#?}");
+
+    let stats = rt.call(&["events", "--stats", &id]).ok();
+    let stats: serde_json::Value =
+        serde_json::from_str(stats.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stats:#?}"));
+    // libcontainer prints the stats object itself (runc wraps it in {"type":"stats","data":..}).
+    assert_eq!(stats["pids"]["limit"], 20, "{stats}");
+
+    let table = rt.call(&["ps", &id]).ok();
+    assert!(
+        table.stdout.lines().next().unwrap().contains("PID"),
+        "{table:#?}"
+    );
+    assert!(table.stdout.contains("sleep 1000"), "{table:#?}");
+    rt.call(&["delete", "--force", &id]).ok();
+}
+
+#[test]
+fn spec_and_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Runtime::rune();
+    rt.call(&["spec", "--bundle", &dir.path().to_string_lossy()])
+        .ok();
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(spec["process"]["args"], json!(["sh"]));
+    let again = rt.call(&["spec", "--bundle", &dir.path().to_string_lossy()]);
+    assert!(
+        again.stderr.contains("exists; remove it first"),
+        "{again:#?}"
+    );
+    let features: serde_json::Value =
+        serde_json::from_str(&rt.call(&["features"]).ok().stdout).unwrap();
+    assert!(features["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("user")));
+    let version = rt.call(&["--version"]).ok();
+    assert!(version.stdout.contains("commit: "), "{version:#?}");
+}

@@ -309,3 +309,38 @@ fn hex_decode(text: &str) -> Vec<u8> {
 fn hex_encode(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn exec_into_a_sim_enclave_signed_for_any_args() {
+    require_root!();
+    let sim = Sim::new();
+    let bundle = sim.bundle(&["sleep", "1000"]);
+    let key = sim.key("k1.pem");
+    sim.rt
+        .call(&[
+            "enclave",
+            "sign",
+            "--bundle",
+            &bundle.path().to_string_lossy(),
+            "--key",
+            &key.to_string_lossy(),
+            "--any-args",
+        ])
+        .ok();
+    let id = unique_id("sim-exec");
+    sim.rt
+        .call(&[
+            "run",
+            "-d",
+            "--bundle",
+            &bundle.path().to_string_lossy(),
+            &id,
+        ])
+        .ok();
+    let out = sim
+        .rt
+        .call(&["exec", &id, "sh", "-c", "echo exec in sim; exit 3"]);
+    assert_eq!(out.code, 3, "{out:#?}");
+    assert_eq!(out.stdout, "exec in sim\n");
+    sim.rt.call(&["delete", "--force", &id]).ok();
+}

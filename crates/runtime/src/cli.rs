@@ -101,6 +101,21 @@ pub enum Command {
     Restore(Unsupported),
 }
 
+impl Command {
+    /// True for commands that only print and run no hooks or containers.
+    pub fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            Self::State(_)
+                | Self::List(_)
+                | Self::Ps(_)
+                | Self::Features
+                | Self::Spec(_)
+                | Self::Events(_)
+        )
+    }
+}
+
 /// A command that takes only a container id.
 #[derive(Debug, Args)]
 pub struct IdArg {
@@ -294,9 +309,6 @@ pub struct SpecArgs {
     /// Directory to write config.json into.
     #[arg(short, long, default_value = ".")]
     pub bundle: PathBuf,
-    /// Generate a spec for a rootless container.
-    #[arg(long)]
-    pub rootless: bool,
 }
 
 /// `rune update`.
@@ -418,6 +430,10 @@ pub struct Sign {
     /// Sign a debug enclave (verifiers refuse these by default).
     #[arg(long)]
     pub debug: bool,
+    /// Let the enclave start any argv of the entrypoint (default: exactly process.args), e.g. for
+    /// `rune exec` into it.
+    #[arg(long)]
+    pub any_args: bool,
 }
 
 /// `rune enclave measure`.

@@ -119,13 +119,17 @@ pub fn prepare(
                 reason: format!("{:#}", anyhow::Error::new(source)),
             }
         })?;
-        let dir = File::open(&platform_dir).map_err(|source| LaunchError::OpenImage {
-            path: platform_dir.clone(),
+        // Only the platform secret goes in (the PCK and root keys stay with the host's quoting
+        // enclave), as a descriptor: container root may not reach the 0700 directory, e.g. in
+        // a user namespace.
+        let secret_path = platform_dir.join(erpal_sim::platform::SECRET_FILE);
+        let secret = File::open(&secret_path).map_err(|source| LaunchError::OpenImage {
+            path: secret_path,
             source,
         })?;
-        let dir = OwnedFd::from(dir);
-        args.push(format!("platform=/proc/self/fd/{}", dir.as_raw_fd()));
-        open.push(dir);
+        let secret = OwnedFd::from(secret);
+        args.push(format!("platform=/proc/self/fd/{}", secret.as_raw_fd()));
+        open.push(secret);
         launch.extra_args = args.join(" ");
     }
     Ok(HostLaunch {

@@ -8,8 +8,10 @@ use rune::cli::Cli;
 use rune::{commands, logging};
 
 fn main() -> ExitCode {
-    rune::sys::default_sigpipe();
     let cli = Cli::parse();
+    if cli.command.only_prints() {
+        rune::sys::default_sigpipe();
+    }
     if let Err(e) = logging::init(
         cli.global.log.as_deref(),
         cli.global.log_format,

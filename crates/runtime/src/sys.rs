@@ -25,8 +25,10 @@ pub(crate) fn owned_received(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-/// Restores the default SIGPIPE action, as runc (Go) has it: a closed stdout (`rune list | head`)
-/// ends rune quietly instead of making every write fail and print panics.
+/// Restores the default SIGPIPE action for commands that only print (`rune list | head` ends
+/// quietly instead of panicking). Not for commands that run hooks: libcontainer writes the state
+/// to a hook's stdin, and a hook that does not read it must not kill rune (Go's runc ignores
+/// SIGPIPE on such pipes too).
 pub fn default_sigpipe() {
     // SAFETY: called first thing in main, before any thread exists; SIG_DFL installs no handler
     // code, so no async-signal-safety question arises.

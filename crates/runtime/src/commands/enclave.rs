@@ -89,6 +89,9 @@ fn sign(args: &Sign) -> Result<i32> {
         isv_prod_id: args.isv_prod_id,
         isv_svn: args.isv_svn,
         debug: args.debug,
+        argv: args
+            .any_args
+            .then_some(erpal_sim::manifest::ArgvPolicy::Any),
         ..image::SignOptions::default()
     };
     let signed = image::sign_bundle(&args.bundle, &key, &args.include, &options)

@@ -36,7 +36,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Pause(args) => pause::pause(g, &args.id),
         Command::Resume(args) => pause::resume(g, &args.id),
         Command::Events(args) => events::events(g, &args),
-        Command::Spec(args) => spec::spec(&args),
+        Command::Spec(args) => spec::spec(g, &args),
         Command::Features => features::features(),
         Command::Update(args) => update::update(g, &args),
         Command::Enclave(cmd) => enclave::dispatch(&cmd),

@@ -6,11 +6,12 @@ use std::io::{ErrorKind, Write};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Spec;
 
-use crate::cli::SpecArgs;
+use crate::cli::{GlobalOpts, SpecArgs};
 
 /// Writes a default `config.json` (runc's template) into the bundle directory.
-pub fn spec(args: &SpecArgs) -> Result<i32> {
-    let spec = if args.rootless {
+/// `--rootless` is runc's global flag (also accepted after `spec`, as runc does).
+pub fn spec(g: &GlobalOpts, args: &SpecArgs) -> Result<i32> {
+    let spec = if g.rootless.as_deref() == Some("true") {
         Spec::rootless(
             nix::unistd::getuid().as_raw(),
             nix::unistd::getgid().as_raw(),
