@@ -25,9 +25,9 @@ use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use nix::errno::Errno;
 
 use crate::abi::{
-    self, PalAttrV1, PalAttrV3, PalCreateProcessArgs, PalCreateProcessFn, PalDestroyFn,
-    GetReportWithDataFn, PalExecArgs, PalExecV1Fn, PalExecV2Fn, PalGetLocalReportFn, PalGetVersionFn, PalInitV1Fn,
-    PalInitV3Fn, PalKillFn, PalStdioFds,
+    self, GetReportWithDataFn, PalAttrV1, PalAttrV3, PalCreateProcessArgs, PalCreateProcessFn,
+    PalDestroyFn, PalExecArgs, PalExecV1Fn, PalExecV2Fn, PalGetLocalReportFn, PalGetVersionFn,
+    PalInitV1Fn, PalInitV3Fn, PalKillFn, PalStdioFds,
 };
 use crate::cstrings::{c_bytes, ArrayKind, CStringArray};
 use crate::error::Error;
