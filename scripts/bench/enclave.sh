@@ -15,7 +15,7 @@ command -v hyperfine >/dev/null || { echo "enclave.sh: hyperfine not installed (
 out=$top/build/bench/enclave
 rm -rf "$out"; mkdir -p "$out"
 root=$out/state
-export RUNE_SIM_DIR=$out/sim
+export RUNE_SIM_DIR=$out/sim-platform
 trap '"$rune" --root "$root" list -q 2>/dev/null | xargs -r -n1 "$rune" --root "$root" delete -f' EXIT
 
 "$top/scripts/mkbundle.sh" "$out/plain" /bin/true
