@@ -16,7 +16,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -438,7 +437,7 @@ fn killed_foreground_run(runtime: &Runtime, bundle: &Bundle, id: &str) -> i32 {
         .stderr(Stdio::null())
         .spawn()
         .expect("running the runtime");
-    let running = wait_for_status(runtime, id, "running");
+    let running = runtime.wait_for_status(id, "running");
     let kill = runtime.call(&["kill", id, "KILL"]);
     let status = run.wait().expect("waiting for run");
     assert!(
@@ -450,20 +449,6 @@ fn killed_foreground_run(runtime: &Runtime, bundle: &Bundle, id: &str) -> i32 {
     status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
-}
-
-/// Polls `state ID` for up to five seconds until it reports `wanted`; true if it did.
-fn wait_for_status(runtime: &Runtime, id: &str, wanted: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if runtime.status(id).as_deref() == Some(wanted) {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -510,7 +495,7 @@ fn kill_detached(runtime: &Runtime, bundle: &Bundle, id: &str) -> (i32, Option<S
         runtime.bin.display()
     );
     let kill = runtime.call(&["kill", id, "KILL"]);
-    wait_for_status(runtime, id, "stopped");
+    runtime.wait_for_status(id, "stopped");
     let status = runtime.status(id);
     runtime.call(&["delete", id]).ok();
     (kill.code, status)

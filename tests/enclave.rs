@@ -4,7 +4,7 @@
 //! and v3 (skeleton-like plain codes), and clear errors for broken runtimes.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pal::test_support::{c_pal_source, compile_c_pal, compile_c_pal_with};
 use rune_integration_tests::{
@@ -44,17 +44,6 @@ fn compiled(name: &str, dir: &Path) -> PathBuf {
     ));
     std::fs::rename(&so, &renamed).unwrap();
     renamed
-}
-
-fn wait_for_status(rt: &Runtime, id: &str, want: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if rt.status(id).as_deref() == Some(want) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
 }
 
 const SCRIPT: &str = r#"echo "argc=$# 1=[$1] 2=[$2]"; echo "env=[$GREETING] type=[${ENCLAVE_TYPE:-unset}]"; echo to-stderr >&2; exit 7"#;
@@ -117,7 +106,7 @@ fn signals_reach_the_workload_through_pal_kill() {
             .command(&["run", "--bundle", &bundle.path().to_string_lossy(), &id])
             .spawn()
             .unwrap();
-        assert!(wait_for_status(&rt, &id, "running"));
+        assert!(rt.wait_for_status(&id, "running"));
         // Give the init time to start the workload and install its forwarding.
         std::thread::sleep(Duration::from_millis(300));
         rt.call(&["kill", &id, "TERM"]).ok();

@@ -6,7 +6,6 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::thread;
-use std::time::{Duration, Instant};
 
 use rune_integration_tests::{cgroups_named, require_root, unique_id, Bundle, Outcome, Runtime};
 use serde_json::json;
@@ -15,17 +14,6 @@ fn run_sh(script: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Outcome {
     let bundle = Bundle::busybox(&["sh", "-c", script]);
     bundle.edit(edit);
     Runtime::rune().run(&bundle, &unique_id("run"))
-}
-
-fn wait_for_status(rt: &Runtime, id: &str, want: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if rt.status(id).as_deref() == Some(want) {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    false
 }
 
 #[test]
@@ -48,7 +36,7 @@ fn run_reports_signal_death_as_128_plus_signal() {
         .command(&["run", "--bundle", &bundle.path().to_string_lossy(), &id])
         .spawn()
         .unwrap();
-    assert!(wait_for_status(&rt, &id, "running"));
+    assert!(rt.wait_for_status(&id, "running"));
     rt.call(&["kill", &id, "KILL"]).ok();
     let status = run.wait().unwrap();
     assert_eq!(status.code(), Some(137), "run exits 128+SIGKILL");
@@ -87,7 +75,7 @@ fn create_start_state_kill_delete() {
     assert_eq!(state["pid"], pid, "state pid matches --pid-file");
 
     rt.call(&["start", &id]).ok();
-    assert!(wait_for_status(&rt, &id, "running"));
+    assert!(rt.wait_for_status(&id, "running"));
     let listed = rt.call(&["list", "--format", "json"]).ok().stdout;
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed[0]["id"], id.as_str());
@@ -106,7 +94,7 @@ fn create_start_state_kill_delete() {
 
     rt.call(&["kill", &id, "TERM"]).ok();
     assert!(
-        wait_for_status(&rt, &id, "stopped"),
+        rt.wait_for_status(&id, "stopped"),
         "TERM stops the trapping workload"
     );
     rt.call(&["delete", &id]).ok();
@@ -135,7 +123,7 @@ fn kill_accepts_names_and_numbers_and_delete_force_stops() {
         .ok();
         rt.call(&["kill", &id, signal]).ok();
         assert!(
-            wait_for_status(&rt, &id, "stopped"),
+            rt.wait_for_status(&id, "stopped"),
             "{signal} stops the container"
         );
         rt.call(&["delete", &id]).ok();

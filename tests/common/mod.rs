@@ -237,6 +237,18 @@ impl Runtime {
         state["status"].as_str().map(str::to_owned)
     }
 
+    /// Polls `state` until the container has status `want` (true) or 10 s pass (false).
+    pub fn wait_for_status(&self, id: &str, want: &str) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if self.status(id).as_deref() == Some(want) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Entries in the state root other than hidden ones: what a failed create must not leave.
     pub fn leftover_state(&self) -> Vec<String> {
         std::fs::read_dir(self.root.path())
