@@ -66,10 +66,14 @@ pub fn built_binary(name: &str) -> PathBuf {
                 .unwrap_or_else(|| workspace().join("target"));
             target.join("debug")
         });
-    let path = dir.join(name);
+    let mut path = dir.join(name);
+    if !path.exists() && dir.join("deps").join(name).exists() {
+        // `cargo test` leaves a cdylib (liberpal_sim.so) only in deps/; `cargo build` uplifts it.
+        path = dir.join("deps").join(name);
+    }
     assert!(
         path.exists(),
-        "{} not found: build it first (cargo build --workspace --bins)",
+        "{} not found: build it first (cargo test --workspace --no-run)",
         path.display()
     );
     path
