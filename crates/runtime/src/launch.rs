@@ -12,14 +12,6 @@ use pal::{ExitValueKind, SignalPolicy};
 use crate::enclave::{EnclaveConfig, EnclaveType};
 use crate::executor::EnclaveLaunch;
 
-/// Directory in a bundle holding the signed enclave image (outside the rootfs, so the workload
-/// cannot change it).
-pub const IMAGE_DIR: &str = "enclave";
-/// The enclave manifest inside [`IMAGE_DIR`].
-pub const MANIFEST_FILE: &str = "manifest.json";
-/// The SIGSTRUCT inside [`IMAGE_DIR`].
-pub const SIGSTRUCT_FILE: &str = "sigstruct.bin";
-
 /// Why an enclave container could not be prepared.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -95,10 +87,11 @@ pub fn prepare(
     launch.agent_fd = Some(agent.as_raw_fd());
     let mut open = vec![pal, agent];
     if config.kind == EnclaveType::Sim {
-        let image = bundle.join(IMAGE_DIR);
+        // The image layout (BUNDLE/enclave/{manifest.json,sigstruct.bin}, outside the rootfs) is
+        // liberpal-sim's; its tooling writes it.
+        let (manifest, sigstruct) = erpal_sim::image::image_paths(bundle);
         let mut args = Vec::new();
-        for (name, file) in [("manifest", MANIFEST_FILE), ("sigstruct", SIGSTRUCT_FILE)] {
-            let path = image.join(file);
+        for (name, path) in [("manifest", manifest), ("sigstruct", sigstruct)] {
             let fd = match File::open(&path) {
                 Ok(f) => OwnedFd::from(f),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
