@@ -36,7 +36,12 @@ fn main() -> ExitCode {
 fn user_message(e: &anyhow::Error) -> String {
     let mut message = format!("{e:#}");
     if let Some(detail) = logging::first_captured_error() {
-        if !message.contains(&detail) {
+        // libcontainer often logs the same cause the chain already has, behind its own prefix
+        // ("failed to initialize container process: <cause>"): add only what is new.
+        let cause = detail
+            .split_once(": ")
+            .map_or(detail.as_str(), |(_, cause)| cause);
+        if !message.contains(&detail) && !message.contains(cause) {
             message = format!("{message} ({detail})");
         }
     }
