@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: a plain container, then an enclave container in the software TEE (sign, run,
-# attest, verify the quote, and see a changed image refused).
+# attest, verify the quote, and see a tampered image refused), then the tenant's story: verdictd
+# releases a secret only to the enclave image it was registered for, and refuses a changed one.
 #
 #   scripts/demo.sh [DIR-WITH-rune-AND-liberpal-sim.so]   (default target/release)
 set -euo pipefail
@@ -12,6 +13,8 @@ work=$top/build/demo
 root=$work/state
 rm -rf "$work"; mkdir -p "$work"
 R() { "$rune" --root "$root" "$@"; }
+vd_pid=
+trap '[ -z "$vd_pid" ] || kill "$vd_pid" 2>/dev/null || true' EXIT
 step() { printf '\n== %s\n' "$*"; }
 
 step "rune --version"
@@ -46,5 +49,52 @@ echo "$out" | grep -E 'rune:|refuses|mismatch' | head -3
 echo "exit code: $code"
 [ "$code" -ne 0 ] || { echo "demo: the tampered image started" >&2; exit 1; }
 cp "$work/busybox.orig" "$work/enclave/rootfs/bin/busybox"
+
+step "verdictd: attestation service and key broker (CoCo KBS protocol), TLS with its generated certificate"
+vd=$work/verdictd
+sim_root=${RUNE_SIM_DIR:-/var/lib/rune/sim}/root_ca.pem
+for port in $(seq 18400 18499); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+done
+url=https://127.0.0.1:$port
+"$bin/verdictd" --listen "127.0.0.1:$port" --data-dir "$vd" --sim-root-ca "$sim_root" >"$work/verdictd.log" 2>&1 &
+vd_pid=$!
+A() { "$bin/verdictd" admin --url "$url" --token-file "$vd/admin-token" --ca-cert "$vd/tls/cert.pem" "$@"; }
+for _ in $(seq 100); do A list-resources >/dev/null 2>&1 && break; sleep 0.1; done
+A list-resources >/dev/null || { cat "$work/verdictd.log" >&2; echo "demo: verdictd did not start" >&2; exit 1; }
+echo "verdictd listening on $url (sim quotes accepted only when chained to $sim_root)"
+
+step "the tenant registers a secret, a policy that accepts this host's sim TEE, and the image's MRENCLAVE"
+"$top/scripts/mkbundle.sh" "$work/app" sh -c 'echo "sha256 of the delivered secret: $(sha256sum /run/secrets/default/demo/key | cut -d" " -f1)"; grep " /run/secrets " /proc/mounts'
+jq --arg pal "$pal" --arg url "$url" --arg cert "$vd/tls/cert.pem" '
+  .process.env += ["ENCLAVE_TYPE=sim", "ENCLAVE_RUNTIME_PATH=" + $pal, "ENCLAVE_KBS_URL=" + $url,
+                   "ENCLAVE_KBS_CERT=" + $cert, "ENCLAVE_SECRETS=kbs:///default/demo/key"]
+  | .linux.namespaces |= map(select(.type != "network"))' \
+  "$work/app/config.json" > "$work/app/config.tmp" && mv "$work/app/config.tmp" "$work/app/config.json"
+R enclave sign --bundle "$work/app" --key "$work/signing-key.pem"
+mrenclave=$(R enclave measure --bundle "$work/app" --format json | jq -r .mrenclave)
+head -c 32 /dev/urandom > "$work/secret.bin"
+A set-resource default/demo/key "$work/secret.bin"
+A set-attestation-policy "$top/examples/demo/attestation-sim.rego"
+A set-reference-value mrenclave "$mrenclave"
+echo "registered default/demo/key for MRENCLAVE $mrenclave"
+
+step "the enclave container attests to verdictd before its workload starts and gets the secret on a tmpfs"
+out=$(R run --bundle "$work/app" demo-secret 2>"$work/secret-run.log") || {
+  cat "$work/secret-run.log" >&2; echo "demo: the enclave container did not get its secret" >&2; exit 1; }
+echo "$out"
+expected=$(sha256sum "$work/secret.bin" | cut -d' ' -f1)
+echo "$out" | grep -q "$expected" || { echo "demo: the digest differs from the registered secret's ($expected)" >&2; exit 1; }
+
+step "the image changed (another command, re-signed by the same key): a new MRENCLAVE, and no secret"
+jq '.process.args = ["sh", "-c", "cat /run/secrets/default/demo/key"]' "$work/app/config.json" > "$work/app/config.tmp" \
+  && mv "$work/app/config.tmp" "$work/app/config.json"
+R enclave sign --bundle "$work/app" --key "$work/signing-key.pem"
+set +e; refused=$(R run --bundle "$work/app" demo-changed 2>&1 >/dev/null); code=$?; set -e
+[ "$code" -ne 0 ] || { echo "demo: the changed image received the secret" >&2; exit 1; }
+reason=$(echo "$refused" | grep '^rune:' | sed 's/.*was not delivered: //' | tail -1)
+echo "exit code: $code"
 echo
 echo "demo: plain and enclave containers ok"
+echo "demo: secret delivered"
+echo "demo: changed image refused: $reason"

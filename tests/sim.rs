@@ -1,91 +1,9 @@
 //! Enclave containers in the software TEE (`liberpal-sim.so`): signing, measurement, running,
 //! tampering, attestation. The sim platform secrets go to a per-test directory (RUNE_SIM_DIR).
 
-use std::path::{Path, PathBuf};
-
-use rune_integration_tests::{
-    built_binary, cgroups_named, require_root, unique_id, Bundle, Outcome, Runtime,
-};
-use serde_json::{json, Value};
-use tempfile::TempDir;
-
-struct Sim {
-    rt: Runtime,
-    platform: TempDir,
-    keys: TempDir,
-}
-
-impl Sim {
-    fn new() -> Self {
-        let platform = tempfile::tempdir().unwrap();
-        let mut rt = Runtime::rune();
-        // A directory rune creates itself, root-only, as it does /var/lib/rune/sim.
-        let dir = platform.path().join("sim");
-        rt.env
-            .push(("RUNE_SIM_DIR".into(), dir.to_string_lossy().into_owned()));
-        Self {
-            rt,
-            platform,
-            keys: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn key(&self, name: &str) -> PathBuf {
-        let path = self.keys.path().join(name);
-        if !path.exists() {
-            self.rt
-                .call(&["enclave", "keygen", "--output", &path.to_string_lossy()])
-                .ok();
-        }
-        path
-    }
-
-    fn bundle(&self, args: &[&str]) -> Bundle {
-        let bundle = Bundle::busybox(args);
-        let pal = built_binary("liberpal_sim.so")
-            .to_string_lossy()
-            .into_owned();
-        bundle.edit(|c| {
-            let env = c["process"]["env"].as_array_mut().unwrap();
-            env.push(json!("ENCLAVE_TYPE=sim"));
-            env.push(json!(format!("ENCLAVE_RUNTIME_PATH={pal}")));
-        });
-        bundle
-    }
-
-    fn sign(&self, bundle: &Bundle, key: &Path) -> Value {
-        self.rt
-            .call(&[
-                "enclave",
-                "sign",
-                "--bundle",
-                &bundle.path().to_string_lossy(),
-                "--key",
-                &key.to_string_lossy(),
-            ])
-            .ok();
-        self.measure(bundle)
-    }
-
-    fn measure(&self, bundle: &Bundle) -> Value {
-        let out = self
-            .rt
-            .call(&[
-                "enclave",
-                "measure",
-                "--bundle",
-                &bundle.path().to_string_lossy(),
-                "--format",
-                "json",
-            ])
-            .ok();
-        serde_json::from_str(&out.stdout).unwrap()
-    }
-
-    fn run(&self, bundle: &Bundle, name: &str) -> Outcome {
-        self.rt.run(bundle, &unique_id(name))
-    }
-}
+use rune_integration_tests::sim::Sim;
+use rune_integration_tests::{cgroups_named, require_root, unique_id, Bundle, Outcome};
+use serde_json::Value;
 
 /// The workload's own lines, without the enclave runtime's log lines.
 fn workload_stderr(out: &Outcome) -> Vec<&str> {

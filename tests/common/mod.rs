@@ -9,6 +9,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod sim;
+
 /// Returns early from a test, printing why, unless running as root.
 #[macro_export]
 macro_rules! require_root {

@@ -46,6 +46,8 @@ const SIM_QE_AUTH_DATA: &[u8; 32] = b"rune sim qe authentication data.";
 const SIM_CERT_LIFETIME: Duration = Duration::from_secs(20 * 365 * 24 * 3600);
 /// Longest PCK chain accepted (Intel's is 3: PCK, platform/processor CA, root).
 const MAX_CHAIN_LEN: usize = 4;
+/// First bytes of an exported [`SimQuoter`].
+pub const EXPORT_MAGIC: &[u8] = b"rune sim quoter v1\n";
 
 /// Why sim PKI generation, quoting or verification failed.
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +250,8 @@ impl SimPki {
 /// The sim quoting "enclave": signs quotes over report bodies with a per-boot attestation key.
 pub struct SimQuoter {
     attestation_key: EcdsaKeyPair,
+    /// The attestation key's PKCS#8 document, kept for [`SimQuoter::export`].
+    attestation_pkcs8: Zeroizing<Vec<u8>>,
     /// Everything after the ISV signature: attestation key, QE report, its signature, QE auth
     /// data and certification data. Fixed for the quoter's lifetime.
     signature_tail: Vec<u8>,
@@ -332,7 +336,82 @@ impl SimQuoter {
         user_data.copy_from_slice(&sha256(&pck_der)[..20]);
         Ok(Self {
             attestation_key,
+            attestation_pkcs8: att_pkcs8,
             signature_tail: tail,
+            user_data,
+            rng,
+        })
+    }
+
+    /// Serialises the quoter (its attestation key and certified tail) so another process can
+    /// quote with it, as a QE instance's attestation key is handed to the process that quotes:
+    /// the PCK and root keys are not in it. Secret: whoever holds it signs sim quotes of this
+    /// host until the PCK certificate expires.
+    ///
+    /// Layout: [`EXPORT_MAGIC`], then the PKCS#8 key, the signature tail and the 20 bytes of
+    /// QE user data, each of the first two prefixed by its length as a little-endian u32.
+    pub fn export(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(
+            EXPORT_MAGIC.len() + 8 + self.attestation_pkcs8.len() + self.signature_tail.len() + 20,
+        ));
+        for part in [self.attestation_pkcs8.as_slice(), &self.signature_tail] {
+            let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(part);
+        }
+        out.splice(0..0, EXPORT_MAGIC.iter().copied());
+        out.extend_from_slice(&self.user_data);
+        out
+    }
+
+    /// Loads a quoter [`SimQuoter::export`] wrote. The bytes come from the host that made
+    /// them, but are still checked: lengths bounded, nothing left over, the key parses.
+    pub fn import(bytes: &[u8]) -> Result<Self, SimError> {
+        let malformed = |reason: &str| SimError::Pem {
+            what: "exported quoter",
+            reason: reason.to_owned(),
+        };
+        let mut rest = bytes
+            .strip_prefix(EXPORT_MAGIC)
+            .ok_or_else(|| malformed("bad magic"))?;
+        let mut take = |what: &str| -> Result<Vec<u8>, SimError> {
+            let (len, tail) = rest
+                .split_first_chunk::<4>()
+                .ok_or_else(|| malformed(&format!("{what} length cut short")))?;
+            let len = usize::try_from(u32::from_le_bytes(*len))
+                .map_err(|_| malformed(&format!("{what} length too large")))?;
+            if len > tail.len() {
+                return Err(malformed(&format!("{what} cut short")));
+            }
+            let (part, tail) = tail.split_at(len);
+            rest = tail;
+            Ok(part.to_vec())
+        };
+        let pkcs8 = Zeroizing::new(take("attestation key")?);
+        let signature_tail = take("signature tail")?;
+        let user_data: [u8; 20] = rest
+            .try_into()
+            .map_err(|_| malformed("qe user data is not 20 bytes"))?;
+        let rng = SystemRandom::new();
+        let attestation_key =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng)
+                .map_err(|e| malformed(&format!("attestation key: {e}")))?;
+        // The tail starts with the attestation public key the QE report certifies: a key that
+        // does not match it would only make quotes that fail verification, so refuse early.
+        let public = attestation_key
+            .public_key()
+            .as_ref()
+            .get(1..)
+            .unwrap_or_default();
+        if signature_tail.get(..64) != Some(public) {
+            return Err(malformed(
+                "attestation key does not match the certified public key",
+            ));
+        }
+        Ok(Self {
+            attestation_key,
+            attestation_pkcs8: pkcs8,
+            signature_tail,
             user_data,
             rng,
         })

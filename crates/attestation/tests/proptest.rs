@@ -57,3 +57,14 @@ proptest! {
         prop_assert!(dcap::verify(&bytes, &sgx_collateral(), at()).is_err());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn quoter_import_never_panics(tail in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let mut bytes = attestation::sim::EXPORT_MAGIC.to_vec();
+        bytes.extend_from_slice(&tail);
+        let _ = attestation::sim::SimQuoter::import(&bytes);
+    }
+}

@@ -209,3 +209,33 @@ fn sim_tamper_errors_are_clear() {
     let err = SimQuoter::new(&pki).unwrap().quote(&[0; 10]).unwrap_err();
     assert_eq!(err.to_string(), "report body is 10 bytes: expected 384");
 }
+
+#[test]
+fn exported_quoter_signs_quotes_that_verify() {
+    let pki = pki();
+    let exported = SimQuoter::new(&pki).unwrap().export();
+    let imported = SimQuoter::import(&exported).unwrap();
+    let quote = imported.quote(&report_body()).unwrap();
+    let claims = SimVerifier::new(pki.root_cert_pem())
+        .unwrap()
+        .verify(&quote, SystemTime::now())
+        .unwrap();
+    assert_eq!(claims.tee, TeeKind::Sim);
+    assert_eq!(claims.isv_prod_id, Some(7));
+}
+
+#[test]
+fn damaged_exports_are_refused_with_the_reason() {
+    let exported = SimQuoter::new(&pki()).unwrap().export();
+    let err = |bytes: &[u8]| SimQuoter::import(bytes).unwrap_err().to_string();
+    assert!(err(b"nope").contains("bad magic"), "{}", err(b"nope"));
+    assert!(err(&exported[..exported.len() - 1]).contains("user data"));
+    assert!(err(&exported[..40]).contains("cut short"));
+    // Another quoter's key with this quoter's certified tail.
+    let other = SimQuoter::new(&pki()).unwrap().export();
+    let magic = attestation::sim::EXPORT_MAGIC.len();
+    let key_len = u32::from_le_bytes(exported[magic..magic + 4].try_into().unwrap()) as usize;
+    let mut mixed = other[..magic + 4 + key_len].to_vec();
+    mixed.extend_from_slice(&exported[magic + 4 + key_len..]);
+    assert!(err(&mixed).contains("does not match"), "{}", err(&mixed));
+}

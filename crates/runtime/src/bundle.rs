@@ -7,7 +7,9 @@
 //! - no `linux.cgroupsPath`: the container nests under rune's own cgroup (runc), instead of a
 //!   `:youki:<id>` group at the root of each hierarchy;
 //! - a read-only `cgroup` mount on cgroup v1: every subsystem mount is made read-only too (libcontainer
-//!   bind-mounts them read-write, which would let the container raise its own limits).
+//!   bind-mounts them read-write, which would let the container raise its own limits);
+//! - an enclave container gets private tmpfs directories for its attestation API socket and its
+//!   secrets ([`API_DIR`], [`SECRETS_DIR`]), and `ENCLAVE_*` leaves the workload's environment.
 
 use std::fs;
 use std::io;
@@ -23,6 +25,12 @@ const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Where cgroup v1 hierarchies are mounted on the host and in the container.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// In an enclave container: the tmpfs directory holding the attestation API's unix socket.
+pub const API_DIR: &str = "/run/enclave";
+/// In an enclave container with `ENCLAVE_SECRETS`: the tmpfs directory the secrets are
+/// written to, as `repository/type/tag`.
+pub const SECRETS_DIR: &str = "/run/secrets";
 
 /// Why a bundle could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +227,9 @@ impl Bundle {
         if enclave.is_some_and(|e| e.kind == EnclaveType::IntelSgx) {
             add_sgx_devices(&mut spec);
         }
+        if let Some(enclave) = enclave {
+            add_enclave_tmpfs(&mut spec, enclave);
+        }
         let rootfs = self.rootfs();
         if let Some(mut root) = spec.root().clone() {
             root.set_path(rootfs);
@@ -257,6 +268,44 @@ impl Bundle {
         }
         spec
     }
+}
+
+/// Mounts the private tmpfs directories of an enclave container, owned by the workload's user:
+/// [`API_DIR`] for the attestation API socket and, when secrets are configured,
+/// [`SECRETS_DIR`]. Secrets written there never reach the container's writable layer or the
+/// host's disk (tmpfs is memory; these mounts are not swapped out to a file the container
+/// could name).
+fn add_enclave_tmpfs(spec: &mut Spec, enclave: &EnclaveConfig) {
+    use oci_spec::runtime::MountBuilder;
+    let (uid, gid) = spec
+        .process()
+        .as_ref()
+        .map(|p| (p.user().uid(), p.user().gid()))
+        .unwrap_or((0, 0));
+    let mut dirs = vec![API_DIR];
+    if !enclave.secrets.is_empty() {
+        dirs.push(SECRETS_DIR);
+    }
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    for dir in dirs {
+        let mount = MountBuilder::default()
+            .destination(dir)
+            .typ("tmpfs")
+            .source("tmpfs")
+            .options(vec![
+                "nosuid".to_owned(),
+                "nodev".to_owned(),
+                "noexec".to_owned(),
+                "mode=0700".to_owned(),
+                format!("uid={uid}"),
+                format!("gid={gid}"),
+                "size=16m".to_owned(),
+            ])
+            .build()
+            .expect("every field of the tmpfs mount is set");
+        mounts.push(mount);
+    }
+    spec.set_mounts(Some(mounts));
 }
 
 /// Gives an SGX container the enclave device nodes and the aesmd socket, as Inclavare's rune did.

@@ -56,6 +56,10 @@ pub struct EnclaveConfig {
     /// Secrets (`kbs:///repo/type/tag`) to deliver before the workload starts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
+    /// Host path of the PEM certificates that verdictd's TLS certificate must chain to (its
+    /// generated self-signed certificate, or a private CA); default: the web PKI roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kbs_cert: Option<PathBuf>,
 }
 
 impl EnclaveConfig {
@@ -95,7 +99,11 @@ const SECRETS: Setting = Setting {
     env: "ENCLAVE_SECRETS",
     annotation: "enclave.secrets",
 };
-const SETTINGS: [Setting; 6] = [TYPE, PATH, ARGS, LOGLEVEL, KBS_URL, SECRETS];
+const KBS_CERT: Setting = Setting {
+    env: "ENCLAVE_KBS_CERT",
+    annotation: "enclave.attestation.kbs_cert",
+};
+const SETTINGS: [Setting; 7] = [TYPE, PATH, ARGS, LOGLEVEL, KBS_URL, KBS_CERT, SECRETS];
 
 /// The log levels Inclavare PALs accept.
 const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warning", "error", "off"];
@@ -314,6 +322,38 @@ pub fn from_spec(
         });
     }
 
+    let kbs_cert = match get(&KBS_CERT) {
+        None | Some(("", _)) => None,
+        Some((value, source_name)) => {
+            let path = PathBuf::from(value);
+            if !path.is_absolute() {
+                return Err(EnclaveConfigError::InvalidValue {
+                    source_name,
+                    value: value.to_owned(),
+                    expected: "an absolute host path of a PEM certificate file".to_owned(),
+                });
+            }
+            if !host_root.join(value.trim_start_matches('/')).is_file() {
+                return Err(EnclaveConfigError::InvalidValue {
+                    source_name,
+                    value: value.to_owned(),
+                    expected: "an existing PEM certificate file on the host".to_owned(),
+                });
+            }
+            if !kbs_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+            {
+                return Err(EnclaveConfigError::Missing {
+                    what: source_name.to_owned(),
+                    missing: "an https:// ENCLAVE_KBS_URL / enclave.attestation.kbs_url",
+                    hint: "the certificate checks verdictd's TLS certificate",
+                });
+            }
+            Some(path)
+        }
+    };
+
     if kind == EnclaveType::IntelSgx {
         let missing: Vec<&str> = SGX_DEVICES
             .iter()
@@ -334,6 +374,7 @@ pub fn from_spec(
         log_level,
         kbs_url,
         secrets,
+        kbs_cert,
     }))
 }
 
@@ -454,7 +495,7 @@ mod tests {
             err(&[], &[("enclave.runtime.pth", "/x")]),
             "unknown annotation \"enclave.runtime.pth\": enclave annotations are enclave.type, \
              enclave.runtime.path, enclave.runtime.args, enclave.runtime.loglevel, \
-             enclave.attestation.kbs_url, enclave.secrets"
+             enclave.attestation.kbs_url, enclave.attestation.kbs_cert, enclave.secrets"
         );
         assert!(err(&["ENCLAVE_TYPE=sim"], &[]).contains("ENCLAVE_RUNTIME_PATH"));
         assert_eq!(

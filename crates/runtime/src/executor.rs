@@ -13,16 +13,20 @@ use std::io::Write;
 use std::os::fd::RawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use pal::{EnclaveRuntime, ExitValueKind, LogLevel, Pid, SignalPolicy, StdioFds};
 
-use crate::enclave::EnclaveConfig;
+use crate::attestation_api::{self, Services};
+use crate::bundle::{API_DIR, SECRETS_DIR};
+use crate::enclave::{EnclaveConfig, EnclaveType};
 
 /// The enclave runtime of this init process, loaded at create and used at start.
 static ENCLAVE_RUNTIME: OnceLock<EnclaveRuntime> = OnceLock::new();
+/// The attestation API's services, set up at create and served until the container exits.
+static ATTESTATION: OnceLock<Arc<Services>> = OnceLock::new();
 
 /// Signals forwarded to an enclave workload through `pal_kill`.
 const FORWARDED_SIGNALS: &[i32] = &[
@@ -50,6 +54,14 @@ pub struct EnclaveLaunch {
     pub signal_policy: SignalPolicy,
     /// Listening socket of the enclave agent, served once the enclave is initialised.
     pub agent_fd: Option<RawFd>,
+    /// For the software TEE: a memfd holding the exported sim quoter the init process quotes
+    /// with (`attestation::sim::SimQuoter::export`).
+    pub sim_quoter_fd: Option<RawFd>,
+    /// PEM certificates verdictd's TLS certificate must chain to (`ENCLAVE_KBS_CERT`).
+    pub kbs_root_pem: Option<Vec<u8>>,
+    /// Whether the container has a network namespace of its own, where the attestation API
+    /// also listens on 127.0.0.1:8006.
+    pub own_network: bool,
 }
 
 impl EnclaveLaunch {
@@ -145,7 +157,8 @@ impl Executor for RuneExecutor {
     }
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        if self.enclave.is_some() {
+        if let Some(launch) = &self.enclave {
+            serve_attestation_tcp(launch.own_network);
             let code = run_in_enclave(spec).unwrap_or_else(|e| {
                 tracing::error!(error = %e, "enclave workload did not start");
                 // After start, the container's stderr is the only channel to whoever runs it
@@ -217,12 +230,120 @@ fn init_enclave(launch: &EnclaveLaunch) -> Result<(), String> {
     ENCLAVE_RUNTIME
         .set(runtime)
         .map_err(|_| "enclave runtime initialised twice".to_owned())?;
-    if let (Some(fd), Some(runtime)) = (launch.agent_fd, ENCLAVE_RUNTIME.get()) {
+    let runtime = ENCLAVE_RUNTIME
+        .get()
+        .ok_or("enclave runtime was not kept after pal_init")?;
+    if let Some(fd) = launch.agent_fd {
         let listener = crate::agent::listener_from_fd(fd)
             .map_err(|e| format!("enclave agent socket descriptor {fd}: {e}"))?;
         crate::agent::serve(listener, runtime);
     }
-    Ok(())
+    start_attestation_api(launch, runtime)
+}
+
+/// Sets up the attestation API of this enclave, delivers `ENCLAVE_SECRETS` (a refusal fails the
+/// create with the KBS's reason) and serves the API's unix socket.
+fn start_attestation_api(
+    launch: &EnclaveLaunch,
+    runtime: &'static EnclaveRuntime,
+) -> Result<(), String> {
+    let attester: Arc<dyn attestation::Attester> = match launch.config.kind {
+        EnclaveType::Sim => {
+            let fd = launch
+                .sim_quoter_fd
+                .ok_or("sim enclave launched without its quoter")?;
+            Arc::new(attestation::attester::SimAttester::with_quoter(
+                move |report_data| sim_report_body(runtime, report_data),
+                read_sim_quoter(fd)?,
+            ))
+        }
+        EnclaveType::IntelSgx => Arc::new(attestation::attester::DcapAttester::new(
+            attestation::attester::AesmClient::default(),
+            move |target_info, report_data| {
+                runtime
+                    .report_with_data(target_info, report_data)
+                    .map(|r| r.to_vec())
+                    .map_err(|e| -> attestation::attester::BoxError { Box::new(e) })
+            },
+        )),
+    };
+    let kbs = match &launch.config.kbs_url {
+        None => None,
+        Some(url) => {
+            let tls = match &launch.kbs_root_pem {
+                Some(pem) => attestation::kbs::ClientTls::RootCertsPem(pem.clone()),
+                None => attestation::kbs::ClientTls::WebPkiRoots,
+            };
+            Some(
+                attestation::kbs::KbsClient::new(url, tls)
+                    .map_err(|e| format!("kbs client for {url}: {e}"))?,
+            )
+        }
+    };
+    let services = Arc::new(Services::new(attester, kbs));
+    if !launch.config.secrets.is_empty() {
+        attestation_api::deliver_secrets(
+            &services,
+            &launch.config.secrets,
+            Path::new(SECRETS_DIR),
+        )?;
+    }
+    let listener = attestation_api::bind_unix(Path::new(API_DIR))
+        .map_err(|e| format!("attestation api socket: {e}"))?;
+    attestation_api::serve_unix(listener, Arc::clone(&services));
+    ATTESTATION
+        .set(services)
+        .map_err(|_| "attestation api set up twice".to_owned())
+}
+
+/// The REPORT BODY of this enclave with `report_data`, targeted at the sim quoting enclave.
+fn sim_report_body(
+    runtime: &EnclaveRuntime,
+    report_data: &[u8; 64],
+) -> Result<[u8; 384], attestation::attester::BoxError> {
+    let target = erpal_sim::platform::qe_target_info().encode();
+    let report = runtime.report_with_data(&target, report_data)?;
+    let mut body = [0u8; 384];
+    body.copy_from_slice(&report[..384]);
+    Ok(body)
+}
+
+/// Reads (and closes) the exported sim quoter `rune create` put in a memfd.
+fn read_sim_quoter(fd: RawFd) -> Result<attestation::sim::SimQuoter, String> {
+    use std::io::{Read, Seek};
+    let borrowed =
+        crate::sys::inherited(fd).map_err(|e| format!("sim quoter descriptor {fd}: {e}"))?;
+    let mut file = std::fs::File::from(
+        borrowed
+            .try_clone_to_owned()
+            .map_err(|e| format!("sim quoter descriptor {fd}: {e}"))?,
+    );
+    // The workload must never inherit the quoting key.
+    nix::fcntl::fcntl(fd, nix::fcntl::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
+        .map_err(|e| format!("sim quoter descriptor {fd}: {e}"))?;
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    file.rewind()
+        .and_then(|()| file.read_to_end(&mut bytes))
+        .map_err(|e| format!("reading the sim quoter: {e}"))?;
+    attestation::sim::SimQuoter::import(&bytes).map_err(|e| format!("sim quoter: {e}"))
+}
+
+/// Serves the attestation API on 127.0.0.1:8006 in the container's own network namespace (at
+/// start: rune brings `lo` up after the create).
+fn serve_attestation_tcp(launch_own_network: bool) {
+    let Some(services) = ATTESTATION.get() else {
+        return;
+    };
+    if !launch_own_network {
+        tracing::info!("attestation api on the unix socket only: the container shares the host's network namespace");
+        return;
+    }
+    match std::net::TcpListener::bind(attestation_api::TCP_ADDR) {
+        Ok(listener) => attestation_api::serve_tcp(listener, Arc::clone(services)),
+        Err(e) => {
+            tracing::warn!(addr = attestation_api::TCP_ADDR, error = %e, "attestation api not served over tcp")
+        }
+    }
 }
 
 /// Starts the workload in the enclave, forwards signals, and returns its exit code (at start).

@@ -73,6 +73,7 @@ pub fn prepare(
     config: &EnclaveConfig,
     bundle: &Path,
     agent_dir: &Path,
+    own_network: bool,
 ) -> Result<HostLaunch, LaunchError> {
     let pal = open_pal(&config.runtime_path)?;
     let mut launch = EnclaveLaunch {
@@ -82,7 +83,17 @@ pub fn prepare(
         exit_value_kind: ExitValueKind::guess(&config.runtime_path),
         signal_policy: SignalPolicy::guess(&config.runtime_path),
         agent_fd: None,
+        sim_quoter_fd: None,
+        kbs_root_pem: None,
+        own_network,
     };
+    if let Some(path) = &config.kbs_cert {
+        let pem = std::fs::read(path).map_err(|source| LaunchError::OpenImage {
+            path: path.clone(),
+            source,
+        })?;
+        launch.kbs_root_pem = Some(pem);
+    }
     let agent = OwnedFd::from(crate::agent::bind(agent_dir).map_err(LaunchError::Agent)?);
     launch.agent_fd = Some(agent.as_raw_fd());
     let mut open = vec![pal, agent];
@@ -106,12 +117,19 @@ pub fn prepare(
             open.push(fd);
         }
         let platform_dir = crate::commands::attest::sim_platform_dir();
-        erpal_sim::platform::Platform::load_or_create(&platform_dir).map_err(|source| {
-            LaunchError::Platform {
-                path: platform_dir.clone(),
-                reason: format!("{:#}", anyhow::Error::new(source)),
-            }
+        let platform =
+            erpal_sim::platform::Platform::load_or_create(&platform_dir).map_err(|source| {
+                LaunchError::Platform {
+                    path: platform_dir.clone(),
+                    reason: format!("{:#}", anyhow::Error::new(source)),
+                }
+            })?;
+        let quoter = sim_quoter_memfd(&platform).map_err(|reason| LaunchError::Platform {
+            path: platform_dir.clone(),
+            reason,
         })?;
+        launch.sim_quoter_fd = Some(quoter.as_raw_fd());
+        open.push(quoter);
         // Only the platform secret goes in (the PCK and root keys stay with the host's quoting
         // enclave), as a descriptor: container root may not reach the 0700 directory, e.g. in
         // a user namespace.
@@ -129,6 +147,32 @@ pub fn prepare(
         launch,
         _open: open,
     })
+}
+
+/// A sealed memfd holding a fresh sim quoter of `platform` (an attestation key certified by the
+/// sim PCK key, never the PCK key itself): the container's init process quotes with it, as a
+/// quoting enclave instance would, so the enclave's workload gets quotes from inside.
+fn sim_quoter_memfd(platform: &erpal_sim::platform::Platform) -> Result<OwnedFd, String> {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+    use std::io::Write as _;
+    let quoter = attestation::sim::SimQuoter::new(platform.pki())
+        .map_err(|e| format!("starting the sim quoter: {e}"))?;
+    let fd = memfd_create(
+        c"rune-sim-quoter",
+        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
+    )
+    .map_err(|e| format!("memfd for the sim quoter: {e}"))?;
+    let mut file = File::from(fd);
+    file.write_all(&quoter.export())
+        .map_err(|e| format!("writing the sim quoter: {e}"))?;
+    let seals = SealFlag::F_SEAL_WRITE
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_SEAL;
+    fcntl(file.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))
+        .map_err(|e| format!("sealing the sim quoter memfd: {e}"))?;
+    Ok(OwnedFd::from(file))
 }
 
 fn open_pal(path: &Path) -> Result<OwnedFd, LaunchError> {

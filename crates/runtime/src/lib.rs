@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 pub mod agent;
+pub mod attestation_api;
 pub mod bundle;
 pub mod cli;
 pub mod commands;
@@ -18,6 +19,7 @@ pub mod executor;
 pub mod foreground;
 pub mod launch;
 pub mod logging;
+pub mod netns;
 pub mod state;
 pub mod sys;
 

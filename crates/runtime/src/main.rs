@@ -34,7 +34,11 @@ fn main() -> ExitCode {
 /// The whole cause chain on one line, plus the first error libcontainer logged (often in the
 /// container process) when the chain does not already say it.
 fn user_message(e: &anyhow::Error) -> String {
-    let mut message = format!("{e:#}");
+    // libcontainer wraps what the container's init reported in two stuttering prefixes.
+    let mut message = format!("{e:#}").replace(
+        "exec process failed with error error in executing process : ",
+        "",
+    );
     if let Some(detail) = logging::first_captured_error() {
         // libcontainer often logs the same cause the chain already has, behind its own prefix
         // ("failed to initialize container process: <cause>"): add only what is new.

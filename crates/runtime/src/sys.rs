@@ -1,5 +1,6 @@
-//! The one place `rune` turns raw file descriptor numbers back into handles: descriptors opened
-//! by `rune create` on the host and inherited, by number, by the container's init process.
+//! rune's syscall edge, the one module with `unsafe`: turning raw file descriptor numbers back
+//! into handles (descriptors opened by `rune create` on the host and inherited, by number, by
+//! the container's init process), and the interface ioctl that brings a namespace's `lo` up.
 
 #![allow(unsafe_code)]
 
@@ -38,4 +39,47 @@ pub fn default_sigpipe() {
             nix::sys::signal::SigHandler::SigDfl,
         )
     };
+}
+
+/// Sets network interface `name` up in the calling thread's network namespace (the
+/// `SIOCGIFFLAGS`/`SIOCSIFFLAGS` pair `ip link set NAME up` uses).
+pub fn set_interface_up(name: &str) -> io::Result<()> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(io::Error::from)?;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    let bytes = name.as_bytes();
+    if bytes.len() >= request.ifr_name.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("interface name {name:?} is too long"),
+        ));
+    }
+    for (dst, src) in request.ifr_name.iter_mut().zip(bytes) {
+        *dst = libc::c_char::from_ne_bytes([*src]);
+    }
+    // SAFETY: `sock` is an open socket; SIOCGIFFLAGS reads the NUL-terminated `ifr_name` and
+    // writes `ifr_flags` inside `request`, which outlives the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel filled the flags member of the union above.
+    let flags = unsafe { request.ifr_ifru.ifru_flags };
+    let up = libc::c_short::try_from(libc::IFF_UP).unwrap_or(1);
+    if flags & up != 0 {
+        return Ok(());
+    }
+    request.ifr_ifru.ifru_flags = flags | up;
+    // SAFETY: as above; SIOCSIFFLAGS only reads `request`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &request) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -294,8 +294,26 @@ impl Kbs {
                 .pointer("/submods/cpu0/ear.status")
                 .and_then(Value::as_str)
                 .unwrap_or("unknown");
+            // Name the claims that kept the attestation from affirming, so a refused tenant
+            // sees why (e.g. `executables=33`: the measurement is not a reference value).
+            let unaffirmed: Vec<String> = claims
+                .pointer("/submods/cpu0/ear.trustworthiness-vector")
+                .and_then(Value::as_object)
+                .map(|vector| {
+                    vector
+                        .iter()
+                        .filter(|(_, v)| v.as_i64().is_some_and(|v| v != 0 && v != 2))
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let why = if unaffirmed.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", unaffirmed.join(", "))
+            };
             return Err(ApiError::Forbidden(format!(
-                "resource policy denies {text} (attestation status {status})"
+                "resource policy denies {text} (attestation status {status}{why})"
             )));
         }
         let bytes = self

@@ -232,6 +232,22 @@ impl TeeKeyPair {
         })
     }
 
+    /// The private key as PKCS#8 PEM, as an attestation agent hands it to a workload that
+    /// decrypts JWE resources itself (`/aa/token`'s `tee_keypair`).
+    pub fn private_key_pem(&self) -> Result<Zeroizing<String>, KbsError> {
+        use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
+        let pem = match &self.inner {
+            KeyInner::Ec(secret) => secret.to_pkcs8_pem(LineEnding::LF),
+            KeyInner::Rsa(key) => {
+                rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(key.as_ref(), LineEnding::LF)
+            }
+        }
+        .map_err(|_| KbsError::Crypto {
+            op: "tee key pem encoding",
+        })?;
+        Ok(Zeroizing::new(pem.as_str().to_owned()))
+    }
+
     /// The public key as a JWK.
     pub fn public_jwk(&self) -> TeePubKey {
         match &self.inner {

@@ -91,7 +91,14 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
         .with_context(|| format!("writing rune state into {}", prepared.0.display()))?;
     let host_launch = enclave
         .as_ref()
-        .map(|config| launch::prepare(config, &bundle.dir, &prepared.0))
+        .map(|config| {
+            launch::prepare(
+                config,
+                &bundle.dir,
+                &prepared.0,
+                crate::netns::has_own_network(&bundle.spec),
+            )
+        })
         .transpose()?;
     let executor = match &host_launch {
         Some(host) => RuneExecutor::enclave(host.launch.clone(), &bundle.spec),
@@ -115,7 +122,22 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
         .with_no_pivot(opts.no_pivot)
         .build();
     match built {
-        Ok(container) => {
+        Ok(mut container) => {
+            if crate::netns::creates_network(&bundle.spec) {
+                let lo = container
+                    .pid()
+                    .ok_or_else(|| std::io::Error::other("the container has no init process"))
+                    .and_then(|pid| crate::netns::bring_up_loopback(pid.as_raw()));
+                if let Err(e) = lo {
+                    let _ = container.delete(true);
+                    remove_leftovers(&g.root, id);
+                    return Err(e).with_context(|| {
+                        format!(
+                            "creating container {id:?}: bringing up lo in its network namespace"
+                        )
+                    });
+                }
+            }
             prepared.keep();
             Ok(container)
         }
