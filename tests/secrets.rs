@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use attestation::local_api::{Endpoint, LocalApi};
 use base64::Engine as _;
 use rune_integration_tests::sim::Sim;
 use rune_integration_tests::{built_binary, require_root, unique_id, wait_until, Bundle};
@@ -317,7 +318,11 @@ fn token_and_resources_over_the_container_unix_socket() {
         .unwrap();
     // The socket lives in the container's mount namespace: reach it through its root.
     let socket = PathBuf::from(format!("/proc/{pid}/root/run/enclave/api.sock"));
-    let get = |target: &str| rune::attestation_api::get_over_unix(&socket, target).unwrap();
+    let api = LocalApi::new(Endpoint::Unix(socket));
+    let get = |target: &str| {
+        let (status, body) = api.get(target).unwrap();
+        (status, body.to_vec())
+    };
 
     let (status, body) = get("/cdh/resource/tenant/keys/api");
     assert_eq!(

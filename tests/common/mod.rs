@@ -73,6 +73,10 @@ pub fn built_binary(name: &str) -> PathBuf {
         // `cargo test` leaves a cdylib (liberpal_sim.so) only in deps/; `cargo build` uplifts it.
         path = dir.join("deps").join(name);
     }
+    if !path.exists() && dir.join("examples").join(name).exists() {
+        // Programs that run inside test containers are examples of their crates.
+        path = dir.join("examples").join(name);
+    }
     assert!(
         path.exists(),
         "{} not found: build it first (cargo test --workspace --no-run)",

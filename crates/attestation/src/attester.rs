@@ -204,6 +204,9 @@ pub enum AttesterError {
     /// The quote aesmd returned does not parse.
     #[error("the quote returned does not parse")]
     Quote(#[source] crate::quote::QuoteError),
+    /// The in-enclave attestation API failed.
+    #[error("in-enclave attestation api")]
+    LocalApi(#[source] Box<crate::local_api::LocalApiError>),
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ pub mod attester;
 pub mod claims;
 pub mod dcap;
 pub mod kbs;
+pub mod local_api;
 pub mod pccs;
 pub mod policy;
 pub mod quote;

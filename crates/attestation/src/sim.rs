@@ -16,7 +16,9 @@
 //! like Intel's QE3, which generates its key at start-up. The QE report that certifies it is
 //! signed once, and each quote costs one ECDSA signature.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use rcgen::{
@@ -451,16 +453,34 @@ impl SimQuoter {
 }
 
 /// Verifies sim quotes against one explicitly configured sim root CA.
+///
+/// A quoter's certification data (PCK chain, QE report and its signature) is the same in every
+/// quote it signs, so a verifier remembers the ones it verified (shared by its clones): a
+/// repeat costs one ECDSA verification, the quote's, with the chain's validity window
+/// re-checked at every use.
 #[derive(Debug, Clone)]
 pub struct SimVerifier {
     root_der: Vec<u8>,
+    verified_tails: Arc<Mutex<HashMap<[u8; 32], ValidityWindow>>>,
 }
+
+/// When every certificate of a verified chain is valid.
+#[derive(Debug, Clone, Copy)]
+struct ValidityWindow {
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+}
+
+/// Verified certification tails kept; past it the memory starts over (quoters are long-lived,
+/// so the set is small in practice).
+const MAX_VERIFIED_TAILS: usize = 4096;
 
 impl SimVerifier {
     /// A verifier that trusts exactly this sim root certificate (PEM).
     pub fn new(root_cert_pem: &str) -> Result<Self, SimError> {
         Ok(Self {
             root_der: single_cert("root certificate", root_cert_pem)?,
+            verified_tails: Arc::default(),
         })
     }
 
@@ -505,12 +525,40 @@ impl SimVerifier {
                 expected: hex::encode(SIM_QE_VENDOR_ID),
             });
         }
-        let pck_pub = verify_chain(&chain, now)?;
         let sig = &parsed.signature;
-
-        UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &pck_pub)
-            .verify(sig.qe_report, sig.qe_report_signature)
-            .map_err(|_| SimError::QeReportSignature)?;
+        let tail_key = {
+            let mut tail = Vec::with_capacity(4096);
+            for der in &chain {
+                tail.extend_from_slice(der);
+            }
+            tail.extend_from_slice(sig.qe_report);
+            tail.extend_from_slice(sig.qe_report_signature);
+            sha256(&tail)
+        };
+        let at = to_datetime(now).map_err(|_| SimError::Time)?;
+        let known = self
+            .verified_tails
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(&tail_key)
+            .copied();
+        match known {
+            Some(window) if window.not_before <= at && at <= window.not_after => {}
+            _ => {
+                let (pck_pub, window) = verify_chain(&chain, now)?;
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &pck_pub)
+                    .verify(sig.qe_report, sig.qe_report_signature)
+                    .map_err(|_| SimError::QeReportSignature)?;
+                let mut tails = self
+                    .verified_tails
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner());
+                if tails.len() >= MAX_VERIFIED_TAILS {
+                    tails.clear();
+                }
+                tails.insert(tail_key, window);
+            }
+        }
         let qe = quote::SgxReportBody::parse(sig.qe_report);
         if qe.mr_enclave != sha256(SIM_QE_LABEL) {
             return Err(SimError::QeIdentity {
@@ -553,7 +601,8 @@ impl SimVerifier {
 
 /// Check leaf → … → root signatures, validity at `now` and CA flags; return the leaf's public
 /// key (SEC1 uncompressed).
-fn verify_chain(chain: &[Vec<u8>], now: SystemTime) -> Result<Vec<u8>, SimError> {
+/// Verifies the chain at `now`; returns the leaf's public key and when the whole chain is valid.
+fn verify_chain(chain: &[Vec<u8>], now: SystemTime) -> Result<(Vec<u8>, ValidityWindow), SimError> {
     let now = to_datetime(now).map_err(|_| SimError::Time)?;
     if chain.len() < 2 || chain.len() > MAX_CHAIN_LEN {
         return Err(SimError::Chain {
@@ -566,6 +615,7 @@ fn verify_chain(chain: &[Vec<u8>], now: SystemTime) -> Result<Vec<u8>, SimError>
         });
     }
     let mut certs = Vec::with_capacity(chain.len());
+    let mut window: Option<ValidityWindow> = None;
     for (index, der) in chain.iter().enumerate() {
         let (rest, cert) = X509Certificate::from_der(der).map_err(|e| SimError::Chain {
             index,
@@ -592,6 +642,16 @@ fn verify_chain(chain: &[Vec<u8>], now: SystemTime) -> Result<Vec<u8>, SimError>
             validity.not_before.to_datetime(),
             validity.not_after.to_datetime(),
         );
+        window = Some(match window {
+            None => ValidityWindow {
+                not_before,
+                not_after,
+            },
+            Some(w) => ValidityWindow {
+                not_before: w.not_before.max(not_before),
+                not_after: w.not_after.min(not_after),
+            },
+        });
         if now < not_before || now > not_after {
             return Err(fail(format!(
                 "is valid from {} to {}, verification time is {}",
@@ -612,7 +672,12 @@ fn verify_chain(chain: &[Vec<u8>], now: SystemTime) -> Result<Vec<u8>, SimError>
         subject: String::new(),
         reason: "missing".to_owned(),
     })?;
-    Ok(leaf.public_key().subject_public_key.data.to_vec())
+    let window = window.ok_or_else(|| SimError::Chain {
+        index: 0,
+        subject: String::new(),
+        reason: "missing".to_owned(),
+    })?;
+    Ok((leaf.public_key().subject_public_key.data.to_vec(), window))
 }
 
 /// DER of the AlgorithmIdentifier `ecdsa-with-SHA256` (RFC 5758 §3.2: no parameters).

@@ -239,3 +239,28 @@ fn damaged_exports_are_refused_with_the_reason() {
     mixed.extend_from_slice(&exported[magic + 4 + key_len..]);
     assert!(err(&mixed).contains("does not match"), "{}", err(&mixed));
 }
+
+#[test]
+fn a_remembered_chain_is_still_checked_for_expiry_and_tampering() {
+    let pki = pki();
+    let quoter = SimQuoter::new(&pki).unwrap();
+    let verifier = SimVerifier::new(pki.root_cert_pem()).unwrap();
+    let now = SystemTime::now();
+    let first = quoter.quote(&report_body()).unwrap();
+    verifier.verify(&first, now).unwrap();
+    // The second quote of the same quoter reuses the verified chain...
+    let second = quoter.quote(&report_body()).unwrap();
+    verifier.clone().verify(&second, now).unwrap();
+    // ...but not outside its validity window,
+    let later = now + std::time::Duration::from_secs(21 * 365 * 24 * 3600);
+    assert!(matches!(
+        verifier.verify(&second, later),
+        Err(SimError::Chain { .. })
+    ));
+    // nor for a changed quote body or signature.
+    for at in [100, first.len() - 1] {
+        let mut bad = second.clone();
+        bad[at] ^= 1;
+        assert!(verifier.verify(&bad, now).is_err(), "byte {at}");
+    }
+}

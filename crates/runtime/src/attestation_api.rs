@@ -10,14 +10,16 @@
 //! - `GET /cdh/resource/<repo>/<type>/<tag>`: the resource's plaintext from the KBS.
 //!
 //! Listeners: the unix socket [`SOCKET_NAME`] in the container's private tmpfs
-//! [`crate::bundle::API_DIR`], always; TCP [`TCP_ADDR`] only when the container has a network
-//! namespace of its own: in the host's, that port would hand the enclave's secrets to every
-//! process of the host. Requests are `GET` with no body, one per connection.
+//! [`crate::bundle::API_DIR`], always; TCP [`TCP_ADDR`] only when the container has a new
+//! network namespace of its own. In the host's, that port would hand the enclave's secrets to
+//! every process of the host; in a joined one (a pod's), to every container of the pod, each
+//! of which is an enclave of its own (unlike CoCo, where the whole pod is one TEE). Requests
+//! are `GET` with no body, one per connection.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -427,29 +429,6 @@ pub fn bind_unix(dir: &Path) -> io::Result<UnixListener> {
         .map_err(|e| io::Error::new(e.kind(), format!("binding {}: {e}", path.display())))
 }
 
-/// Connects to the unix socket at `path` and sends one GET; returns status and body (for
-/// tools and tests on the host side, through `/proc/<pid>/root`).
-pub fn get_over_unix(path: &Path, target: &str) -> io::Result<(u16, Vec<u8>)> {
-    let mut stream = UnixStream::connect(path)?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    write!(
-        stream,
-        "GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut reply = Vec::new();
-    stream.read_to_end(&mut reply)?;
-    let split = reply
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| io::Error::other("no http head in the reply"))?;
-    let status = std::str::from_utf8(&reply[..split])
-        .ok()
-        .and_then(|head| head.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| io::Error::other("no status in the reply"))?;
-    Ok((status, reply[split + 4..].to_vec()))
-}
-
 fn error_chain(error: &KbsError) -> String {
     chain(error)
 }
@@ -469,6 +448,7 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
     use attestation::AttesterError;
+    use std::os::unix::net::UnixStream;
 
     /// Evidence is the report data itself, so tests see what reached the attester.
     struct EchoAttester;

@@ -59,8 +59,8 @@ pub struct EnclaveLaunch {
     pub sim_quoter_fd: Option<RawFd>,
     /// PEM certificates verdictd's TLS certificate must chain to (`ENCLAVE_KBS_CERT`).
     pub kbs_root_pem: Option<Vec<u8>>,
-    /// Whether the container has a network namespace of its own, where the attestation API
-    /// also listens on 127.0.0.1:8006.
+    /// Whether the container has a new network namespace of its own, where the attestation
+    /// API also listens on 127.0.0.1:8006.
     pub own_network: bool,
 }
 
@@ -335,7 +335,7 @@ fn serve_attestation_tcp(launch_own_network: bool) {
         return;
     };
     if !launch_own_network {
-        tracing::info!("attestation api on the unix socket only: the container shares the host's network namespace");
+        tracing::info!("attestation api on the unix socket only: the container shares a network namespace (the host's or a pod's)");
         return;
     }
     match std::net::TcpListener::bind(attestation_api::TCP_ADDR) {

@@ -8,38 +8,16 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
 
 use nix::sched::{setns, CloneFlags};
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
 
 /// True when the spec asks for a new network namespace (not one joined by path): rune then
-/// brings its `lo` up, as runc does.
+/// brings its `lo` up, as runc does, and the attestation API listens on its 127.0.0.1:8006.
+/// A joined namespace (a pod's) is shared with other containers, each its own enclave: the
+/// port would serve one enclave's evidence and secrets to all of them, so only the socket.
 pub fn creates_network(spec: &Spec) -> bool {
     network_namespace(spec).is_some_and(|ns| ns.path().is_none())
-}
-
-/// True when the container's network namespace is not the host's (rune's own): a new one, or
-/// one joined by a path that is not rune's.
-pub fn has_own_network(spec: &Spec) -> bool {
-    match network_namespace(spec) {
-        None => false,
-        Some(ns) => match ns.path() {
-            None => true,
-            Some(path) => {
-                let inode = |p: &std::path::Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
-                match (
-                    inode(path),
-                    inode(std::path::Path::new("/proc/self/ns/net")),
-                ) {
-                    (Ok(joined), Ok(own)) => joined != own,
-                    // libcontainer reports an unusable path at create; until then, assume a
-                    // namespace of its own.
-                    _ => true,
-                }
-            }
-        },
-    }
 }
 
 fn network_namespace(spec: &Spec) -> Option<&LinuxNamespace> {

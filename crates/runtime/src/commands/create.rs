@@ -96,7 +96,7 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
                 config,
                 &bundle.dir,
                 &prepared.0,
-                crate::netns::has_own_network(&bundle.spec),
+                crate::netns::creates_network(&bundle.spec),
             )
         })
         .transpose()?;
