@@ -259,15 +259,28 @@ impl Runtime {
         false
     }
 
-    /// Entries in the state root other than hidden ones: what a failed create must not leave.
+    /// Entries in the state root: what a failed create must not leave. The shared `.bundles`
+    /// directory stays; a container's bundle copy in it is reported as `bundle copy ID`.
     pub fn leftover_state(&self) -> Vec<String> {
-        std::fs::read_dir(self.root.path())
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        let names = |dir: &Path| -> Vec<String> {
+            std::fs::read_dir(dir)
+                .map(|rd| {
+                    rd.filter_map(Result::ok)
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut left = Vec::new();
+        for name in names(self.root.path()) {
+            if name == ".bundles" {
+                let copies = names(&self.root.path().join(name));
+                left.extend(copies.into_iter().map(|id| format!("bundle copy {id}")));
+            } else {
+                left.push(name);
+            }
+        }
+        left
     }
 }
 

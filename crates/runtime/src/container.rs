@@ -44,10 +44,8 @@ pub fn remove_bundle_copy(root: &Path, id: &str) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => tracing::warn!(path = %dir.display(), error = %e, "removing bundle copy"),
     }
-    // The parent is shared by all containers: remove it only when empty.
-    if let Some(parent) = dir.parent() {
-        let _ = std::fs::remove_dir(parent);
-    }
+    // The parent (`<root>/.bundles`) is shared by all containers and stays: removing and
+    // recreating it would cost two directory operations per container.
 }
 
 /// Loads container `id`, with an error naming it when it does not exist.
