@@ -50,6 +50,8 @@ pub struct EnclaveLaunch {
     pub signal_policy: SignalPolicy,
     /// Listening socket of the enclave agent, served once the enclave is initialised.
     pub agent_fd: Option<RawFd>,
+    /// The enclave epm handed over (`pal_attr_v3_t.fd`), if any.
+    pub handover_fd: Option<RawFd>,
 }
 
 impl EnclaveLaunch {
@@ -205,8 +207,7 @@ fn init_enclave(launch: &EnclaveLaunch) -> Result<(), String> {
         .log_level
         .parse()
         .map_err(|e| format!("enclave log level: {e}"))?;
-    runtime
-        .init(&launch.init_args(), level, None)
+    crate::epm::init(&runtime, &launch.init_args(), level, launch.handover_fd)
         .map_err(|e| format!("{} enclave: {e}", launch.config.kind))?;
     tracing::info!(
         tee = %launch.config.kind,

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use pal::{ExitValueKind, SignalPolicy};
@@ -72,6 +72,7 @@ pub struct HostLaunch {
 pub fn prepare(
     config: &EnclaveConfig,
     bundle: &Path,
+    rootfs: &Path,
     agent_dir: &Path,
 ) -> Result<HostLaunch, LaunchError> {
     let pal = open_pal(&config.runtime_path)?;
@@ -82,6 +83,7 @@ pub fn prepare(
         exit_value_kind: ExitValueKind::guess(&config.runtime_path),
         signal_policy: SignalPolicy::guess(&config.runtime_path),
         agent_fd: None,
+        handover_fd: None,
     };
     let agent = OwnedFd::from(crate::agent::bind(agent_dir).map_err(LaunchError::Agent)?);
     launch.agent_fd = Some(agent.as_raw_fd());
@@ -91,6 +93,7 @@ pub fn prepare(
         // liberpal-sim's; its tooling writes it.
         let (manifest, sigstruct) = erpal_sim::image::image_paths(bundle);
         let mut args = Vec::new();
+        let mut image = Vec::new();
         for (name, path) in [("manifest", manifest), ("sigstruct", sigstruct)] {
             let fd = match File::open(&path) {
                 Ok(f) => OwnedFd::from(f),
@@ -103,7 +106,7 @@ pub fn prepare(
                 Err(source) => return Err(LaunchError::OpenImage { path, source }),
             };
             args.push(format!("{name}=/proc/self/fd/{}", fd.as_raw_fd()));
-            open.push(fd);
+            image.push(fd);
         }
         let platform_dir = crate::commands::attest::sim_platform_dir();
         erpal_sim::platform::Platform::load_or_create(&platform_dir).map_err(|source| {
@@ -124,6 +127,15 @@ pub fn prepare(
         args.push(format!("platform=/proc/self/fd/{}", secret.as_raw_fd()));
         open.push(secret);
         launch.extra_args = args.join(" ");
+        if let [manifest, sigstruct] = image.as_slice() {
+            if let Some(handover) =
+                crate::epm::acquire(config, rootfs, manifest.as_fd(), sigstruct.as_fd())
+            {
+                launch.handover_fd = Some(handover.as_raw_fd());
+                open.push(handover);
+            }
+        }
+        open.extend(image);
     }
     Ok(HostLaunch {
         launch,

@@ -91,7 +91,7 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
         .with_context(|| format!("writing rune state into {}", prepared.0.display()))?;
     let host_launch = enclave
         .as_ref()
-        .map(|config| launch::prepare(config, &bundle.dir, &prepared.0))
+        .map(|config| launch::prepare(config, &bundle.dir, &bundle.rootfs(), &prepared.0))
         .transpose()?;
     let executor = match &host_launch {
         Some(host) => RuneExecutor::enclave(host.launch.clone(), &bundle.spec),
