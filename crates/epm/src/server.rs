@@ -165,6 +165,12 @@ impl State {
         let ready = match taken {
             Some(ready) => ready,
             None => {
+                tracing::info!(
+                    tee = "sim",
+                    tenant,
+                    mrenclave = %hex::encode(key.mr_enclave),
+                    "no ready enclave: building one"
+                );
                 let (ready, bytes) = build_ready(&image, &rootfs, &self.measurements)
                     .inspect_err(|e| self.note_failure(&key, e))?;
                 hashed += bytes;
