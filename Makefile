@@ -7,13 +7,15 @@ BUILD      := build
 # Debian packages the build, the demo and the tests need.
 DEB_BUILD  := gcc pkg-config libseccomp-dev
 DEB_TEST   := busybox-static jq runc crun hyperfine strace procps file containerd docker.io umoci
+# Plots of the benchmarks (scripts/bench/epm.sh).
+DEB_BENCH  := gnuplot-nox
 
-.PHONY: all build release deps demo test test-unit test-integration bench clean fmt lint
+.PHONY: all build release deps demo test test-unit test-integration bench bench-epm clean fmt lint
 
 all: build
 
 deps:
-	@scripts/install-deps.sh $(DEB_BUILD) $(DEB_TEST)
+	@scripts/install-deps.sh $(DEB_BUILD) $(DEB_TEST) $(DEB_BENCH)
 
 # liberpal-sim.so, the software TEE enclave runtime, is built as target/<profile>/liberpal_sim.so
 # (cargo's name) and copied to liberpal-sim.so (Inclavare's name) beside rune.
@@ -35,6 +37,10 @@ test: deps
 
 bench: deps release
 	@scripts/bench/lifecycle.sh $(RELEASE)/rune
+
+# Sim enclave lifecycle with and without epm, 8-80 MB images, against plain (table + PNG).
+bench-epm: deps release
+	@scripts/bench/epm.sh $(RELEASE)
 
 fmt:
 	$(CARGO) fmt --all

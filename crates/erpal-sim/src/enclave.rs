@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::{Mutex, PoisonError};
 
-use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::fcntl::{fcntl, FcntlArg};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
 use nix::sys::stat::{fchmod, Mode};
 use nix::sys::wait::{waitid, Id, WaitPidFlag};
@@ -28,6 +28,7 @@ use sgx::{EnclaveIdentity, PlatformSecret, Report, TargetInfo};
 use thiserror::Error;
 use zeroize::Zeroize;
 
+use crate::handover::{self, FileIdentity, FileRecord, HandoverError, Package};
 use crate::hash;
 use crate::image::{self, ImageError};
 use crate::manifest::{ArgvPolicy, EnvPolicy, Manifest, Sha256Digest};
@@ -63,11 +64,24 @@ pub enum EnclaveError {
         /// The key.
         name: String,
     },
-    /// EPM handed over an enclave.
-    #[error("enclave handover not supported yet (sim enclave runtime, fd {fd})")]
+    /// The enclave handed over by epm (`pal_attr_v3_t.fd`) could not be read.
+    #[error("sim enclave handover (pal_attr_v3_t.fd {fd})")]
     Handover {
         /// The fd passed.
         fd: i32,
+        /// The cause.
+        #[source]
+        source: HandoverError,
+    },
+    /// The handed-over enclave was built for another image.
+    #[error("sim enclave handover is for {what} {handed}, the image has {image}")]
+    HandoverMismatch {
+        /// `MRENCLAVE`, `MRSIGNER` or `entrypoint`.
+        what: &'static str,
+        /// The handover's value.
+        handed: String,
+        /// The image's value.
+        image: String,
     },
     /// `pal_init` was called on an initialised runtime.
     #[error("sim enclave runtime is already initialised")]
@@ -181,7 +195,8 @@ impl PalError for EnclaveError {
             | Self::Argv { .. }
             | Self::Env { .. }
             | Self::TargetInfo(_) => libc::EINVAL,
-            Self::Handover { .. } => libc::ENOTSUP,
+            Self::Handover { .. } => libc::EPROTO,
+            Self::HandoverMismatch { .. } => libc::EACCES,
             Self::AlreadyInitialised | Self::NotInitialised => libc::EBUSY,
             Self::Image(_) | Self::Platform(_) | Self::TrustedRead { .. } => libc::EIO,
             Self::Bind(_) | Self::NotEntrypoint { .. } | Self::TrustedMismatch { .. } => {
@@ -265,6 +280,15 @@ pub struct Enclave {
     secret: PlatformSecret,
     root: PathBuf,
     key_id: [u8; 32],
+    /// The measurements epm handed over, used by the first `pal_create_process` only.
+    handed: Mutex<Option<Handed>>,
+}
+
+/// What a handover contributes to the first launch.
+#[derive(Debug)]
+struct Handed {
+    files: BTreeMap<String, FileRecord>,
+    entrypoint: OwnedFd,
 }
 
 impl std::fmt::Debug for Enclave {
@@ -325,7 +349,46 @@ impl Enclave {
             secret,
             root: args.root.clone(),
             key_id,
+            handed: Mutex::new(None),
         })
+    }
+
+    /// Takes an enclave handed over by epm: it must be for this image (same MRENCLAVE,
+    /// MRSIGNER and entrypoint). Its measurements then spare the first
+    /// [`prepare`](Self::prepare) the hashing of every trusted file still unchanged.
+    pub fn adopt(&self, package: Package) -> Result<(), EnclaveError> {
+        let header = &package.header;
+        let checks = [
+            ("MRENCLAVE", header.mr_enclave.0, self.identity.mr_enclave),
+            ("MRSIGNER", header.mr_signer.0, self.identity.mr_signer),
+        ];
+        for (what, handed, image) in checks {
+            if handed != image {
+                return Err(EnclaveError::HandoverMismatch {
+                    what,
+                    handed: hex::encode(handed),
+                    image: hex::encode(image),
+                });
+            }
+        }
+        if header.entrypoint != self.manifest.entrypoint() {
+            return Err(EnclaveError::HandoverMismatch {
+                what: "entrypoint",
+                handed: header.entrypoint.clone(),
+                image: self.manifest.entrypoint().to_owned(),
+            });
+        }
+        let files = package
+            .header
+            .files
+            .into_iter()
+            .map(|f| (f.path.clone(), f))
+            .collect();
+        *self.handed.lock().unwrap_or_else(PoisonError::into_inner) = Some(Handed {
+            files,
+            entrypoint: package.entrypoint,
+        });
+        Ok(())
     }
 
     /// The enclave's identity (what its REPORTs carry).
@@ -434,16 +497,14 @@ impl Enclave {
             let path = resolved.clone();
             move |source| EnclaveError::Spawn { path, step, source }
         };
-        let memfd = memfd_create(
-            c"rune-sim-entrypoint",
-            MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
-        )
-        .map_err(|e| spawn_err("memfd_create")(io::Error::from(e)))?;
-        let mut memfd = File::from(memfd);
-        let seals = SealFlag::F_SEAL_SHRINK
-            | SealFlag::F_SEAL_GROW
-            | SealFlag::F_SEAL_WRITE
-            | SealFlag::F_SEAL_SEAL;
+        // A handover is used once: a second process (or a retry) measures again.
+        let handed = self
+            .handed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let mut executable: Option<File> = None;
+        let (mut reused, mut hashed) = (0usize, 0usize);
         for file in self.manifest.trusted_files() {
             let read_err = |source| EnclaveError::TrustedRead {
                 path: file.path.clone(),
@@ -457,14 +518,37 @@ impl Enclave {
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&host)
                 .map_err(read_err)?;
-            let (actual, _) = if file.path == resolved {
+            if let Some(handed) = &handed {
+                if let Some(entry) = handed.reusable(file, &source) {
+                    reused += 1;
+                    if file.path == resolved {
+                        let copy = entry
+                            .try_clone()
+                            .map_err(spawn_err("dup of the handed-over entrypoint"))?;
+                        executable = Some(File::from(copy));
+                    }
+                    continue;
+                }
+            }
+            hashed += 1;
+            let actual = if file.path == resolved {
+                let memfd = memfd_create(
+                    c"rune-sim-entrypoint",
+                    MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
+                )
+                .map_err(|e| spawn_err("memfd_create")(io::Error::from(e)))?;
+                let mut memfd = File::from(memfd);
                 // One read pass: the bytes written to the private memfd are the bytes hashed.
                 // (Copying in the kernel, sealing, then hashing the memfd measured 10-30%
                 // slower here: the shmem page allocation dominates either way; see the
                 // `measure` bench.)
-                hash::copy_and_hash(&source, &mut memfd).map_err(read_err)?
+                let (actual, _) = hash::copy_and_hash(&source, &mut memfd).map_err(read_err)?;
+                fcntl(memfd.as_raw_fd(), FcntlArg::F_ADD_SEALS(handover::SEALS))
+                    .map_err(|e| spawn_err("sealing the memfd")(io::Error::from(e)))?;
+                executable = Some(memfd);
+                actual
             } else {
-                hash::sha256_reader(&source).map_err(read_err)?
+                hash::sha256_reader(&source).map_err(read_err)?.0
             };
             if actual != file.sha256 {
                 return Err(EnclaveError::TrustedMismatch {
@@ -474,8 +558,20 @@ impl Enclave {
                 });
             }
         }
-        fcntl(memfd.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))
-            .map_err(|e| spawn_err("sealing the memfd")(io::Error::from(e)))?;
+        if handed.is_some() {
+            tracing::info!(
+                tee = "sim",
+                reused,
+                hashed,
+                "sim enclave launched from an epm handover: unchanged trusted files not hashed again"
+            );
+        }
+        // The manifest's invariants put the entrypoint among the trusted files.
+        let memfd = executable.ok_or_else(|| {
+            spawn_err("the entrypoint is not a trusted file")(io::Error::from(
+                io::ErrorKind::NotFound,
+            ))
+        })?;
         let mut magic = [0u8; 2];
         let is_script = std::os::unix::fs::FileExt::read_exact_at(&memfd, &mut magic, 0).is_ok()
             && magic == *b"#!";
@@ -504,6 +600,19 @@ impl Enclave {
             argv: cstrings(argv)?,
             env: cstrings(env)?,
         })
+    }
+}
+
+impl Handed {
+    /// The handed-over measurement of `file` if it still holds: same digest as the manifest,
+    /// and the open file has the identity it had when measured. For the entrypoint, the
+    /// handed-over sealed bytes are returned to be executed.
+    fn reusable(&self, file: &crate::manifest::TrustedFile, source: &File) -> Option<&OwnedFd> {
+        let record = self.files.get(&file.path)?;
+        if record.sha256 != file.sha256 || FileIdentity::of(source).ok()? != record.identity {
+            return None;
+        }
+        Some(&self.entrypoint)
     }
 }
 

@@ -33,15 +33,18 @@
 //! close-on-exec so the workload never inherits them.
 //!
 //! The PAL calls:
-//! - `pal_init` (v3 attributes; `fd` must be -1 and `addr` 0, else "enclave handover not
-//!   supported yet"): reads the manifest (at most 1 MiB) and SIGSTRUCT, verifies the signature
+//! - `pal_init` (v3 attributes; `fd = -1, addr = 0`, or an enclave handed over by `epm`:
+//!   `fd` a [`handover`] socket and `addr` [`handover::HANDOVER_ADDR`]): reads the manifest (at most 1 MiB) and SIGSTRUCT, verifies the signature
 //!   with Q1/Q2, recomputes MRENCLAVE ([`measure`]) and refuses "sim enclave image measurement
 //!   mismatch: manifest gives X, sigstruct says Y"; checks ISVPRODID, ISVSVN and the DEBUG
 //!   attribute against the manifest; loads the platform secret; makes itself non-dumpable.
+//!   A handed-over enclave must carry this image's MRENCLAVE, MRSIGNER and entrypoint, else
+//!   "sim enclave handover is for MRENCLAVE X, the image has Y".
 //! - `pal_create_process`: the path (as rune resolved it in the container) must resolve,
 //!   symlinks followed, to the manifest's entrypoint; argv and env must satisfy the manifest's
 //!   policies; every trusted file must hash to its recorded SHA-256 (the error names the file
-//!   and both hashes); the entrypoint is copied into a private memfd while hashed, the memfd
+//!   and both hashes; after a handover, the first launch skips files whose `fstat` identity
+//!   is the one epm measured, and runs the entrypoint from epm's sealed copy); the entrypoint is copied into a private memfd while hashed, the memfd
 //!   is sealed and `fexecve`d; the child is made non-dumpable, gets RLIMIT_CORE 0 and no_new_privs, and
 //!   the given stdio fds on 0/1/2. Returns the child's pid.
 //! - `pal_exec`: waits for the pid; `*exit_value` is the plain exit code (128+n for signal n).
@@ -70,6 +73,7 @@
 
 pub mod enclave;
 pub mod ffi;
+pub mod handover;
 pub mod hash;
 pub mod image;
 pub mod manifest;

@@ -3,13 +3,14 @@
 //!
 //! Safe code only; [`crate::ffi`] converts the C arguments and calls these functions.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use pal::export::InitAttr;
 use sgx::TargetInfo;
 
 use crate::enclave::{Enclave, EnclaveError, InitArgs, Processes};
+use crate::handover;
 
 /// An initialised runtime: the enclave and its processes.
 #[derive(Debug)]
@@ -28,12 +29,10 @@ fn running() -> Result<Arc<Running>, EnclaveError> {
         .ok_or(EnclaveError::NotInitialised)
 }
 
-/// `pal_init`.
-pub(crate) fn init(attr: InitAttr) -> Result<(), EnclaveError> {
+/// `pal_init`; `handover` is a duplicate of `attr.handover`'s fd, when epm handed over an
+/// enclave (see [`crate::handover`]).
+pub(crate) fn init(attr: InitAttr, handover: Option<OwnedFd>) -> Result<(), EnclaveError> {
     init_logging(&attr.log_level);
-    if let Some((fd, _)) = attr.handover {
-        return Err(EnclaveError::Handover { fd });
-    }
     let mut slot = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
     if slot.is_some() {
         return Err(EnclaveError::AlreadyInitialised);
@@ -61,7 +60,26 @@ pub(crate) fn init(attr: InitAttr) -> Result<(), EnclaveError> {
             );
         }
     }
+    let package = match (attr.handover, handover) {
+        (Some((fd, addr)), Some(owned)) => {
+            // The caller's copy stays open in this process; the workload must not inherit it.
+            let _ = nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
+            let package = handover::receive(owned.as_fd(), addr)
+                .map_err(|source| EnclaveError::Handover { fd, source })?;
+            Some(package)
+        }
+        _ => None,
+    };
     let enclave = Enclave::load(&args)?;
+    if let Some(package) = package {
+        let files = package.header.files.len();
+        let tenant = package.header.tenant.clone();
+        enclave.adopt(package)?;
+        tracing::info!(tee = "sim", %tenant, files, "sim enclave initialised from an epm handover");
+    }
     *slot = Some(Arc::new(Running {
         enclave,
         processes: Processes::default(),

@@ -321,3 +321,107 @@ fn the_workload_is_hardened() {
     }
     assert_eq!(lines[2], "0", "workload must be non-dumpable: {out}");
 }
+
+/// A handover built by hand as epm builds it: every trusted file measured in the fixture's
+/// rootfs, the entrypoint's bytes in a sealed memfd.
+fn handover_for(fx: &Fixture, signed: &erpal_sim::SignedImage) -> erpal_sim::handover::Header {
+    use erpal_sim::handover::{FileIdentity, FileRecord, Header, FORMAT};
+    let files = signed
+        .manifest
+        .trusted_files()
+        .iter()
+        .map(|f| {
+            let host = erpal_sim::rootfs::host_path(&fx.rootfs(), Path::new(&f.path));
+            let file = std::fs::File::open(host).unwrap();
+            FileRecord {
+                path: f.path.clone(),
+                sha256: erpal_sim::hash::sha256_reader(&file).unwrap().0,
+                identity: FileIdentity::of(&file).unwrap(),
+            }
+        })
+        .collect();
+    Header {
+        format: FORMAT.to_owned(),
+        tee: "sim".to_owned(),
+        mr_enclave: erpal_sim::manifest::Sha256Digest(signed.measurement.mrenclave),
+        mr_signer: erpal_sim::manifest::Sha256Digest(signed.measurement.mrsigner),
+        tenant: "host".to_owned(),
+        entrypoint: signed.manifest.entrypoint().to_owned(),
+        files,
+    }
+}
+
+fn package(fx: &Fixture, header: &erpal_sim::handover::Header) -> std::os::fd::OwnedFd {
+    use std::io::Write;
+    let bytes = std::fs::read(fx.rootfs().join("bin/busybox")).unwrap();
+    let (memfd, ()) =
+        erpal_sim::handover::sealed_memfd(c"test-entrypoint", |f| f.write_all(&bytes)).unwrap();
+    erpal_sim::handover::package(header, memfd.as_fd()).unwrap()
+}
+
+fn init_with(
+    runtime: &EnclaveRuntime,
+    fx: &Fixture,
+    fd: &std::os::fd::OwnedFd,
+) -> Result<(), pal::Error> {
+    let handover = pal::Handover {
+        fd: fd.as_fd(),
+        addr: erpal_sim::handover::HANDOVER_ADDR,
+    };
+    runtime.init(&fx.init_args(), LogLevel::Info, Some(handover))
+}
+
+#[test]
+fn a_handover_runs_the_image_and_is_checked_against_it() {
+    let _guard = PAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(fx) = Fixture::new(ARGS) else { return };
+    let signed = fx.sign(&SignOptions::default());
+    let runtime = open(&fx);
+
+    // Built for another image: refused at pal_init, and pal_init may be called again.
+    let mut other = handover_for(&fx, &signed);
+    other.mr_enclave.0[0] ^= 1;
+    let err = init_with(&runtime, &fx, &package(&fx, &other)).unwrap_err();
+    assert!(err.to_string().contains("pal_init"), "{err}");
+    let mut other = handover_for(&fx, &signed);
+    other.mr_signer.0[0] ^= 1;
+    assert!(init_with(&runtime, &fx, &package(&fx, &other)).is_err());
+
+    // The right one runs the workload.
+    let fd = package(&fx, &handover_for(&fx, &signed));
+    init_with(&runtime, &fx, &fd).unwrap();
+    let (status, out) = run(&runtime, ARGS).unwrap();
+    assert_eq!((status.code(), out.as_str()), (3, "hi\n"));
+    // Used once: a second process is measured again and still runs.
+    let (status, _) = run(&runtime, ARGS).unwrap();
+    assert_eq!(status.code(), 3);
+    runtime.destroy().unwrap();
+}
+
+#[test]
+fn a_file_changed_after_the_handover_was_measured_is_refused() {
+    let _guard = PAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(fx) = Fixture::new(ARGS) else { return };
+    let signed = fx.sign(&SignOptions::default());
+    let runtime = open(&fx);
+    let fd = package(&fx, &handover_for(&fx, &signed));
+    // Same size, same mtime, other content: only the ctime (which user space cannot set)
+    // tells, and it must be enough.
+    let config = fx.rootfs().join("etc/app/config");
+    let mtime = std::fs::metadata(&config).unwrap().modified().unwrap();
+    std::fs::write(&config, b"greeting=ho\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&config)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    init_with(&runtime, &fx, &fd).unwrap();
+    let err = run(&runtime, ARGS).unwrap_err();
+    assert!(
+        err.to_string().contains(&libc::EACCES.to_string())
+            || err.to_string().to_lowercase().contains("permission denied"),
+        "{err}"
+    );
+    runtime.destroy().unwrap();
+}

@@ -60,6 +60,15 @@ pub struct EnclaveConfig {
     /// generated self-signed certificate, or a private CA); default: the web PKI roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kbs_cert: Option<PathBuf>,
+    /// The enclave pool tenant of a sim container: its pod sandbox, narrowed by
+    /// `ENCLAVE_EPM_TENANT` / `enclave.epm.tenant`, or that label alone, or `host`
+    /// (see `epm::tenant`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epm_tenant: Option<String>,
+    /// How many enclaves of this image epm keeps ready for the tenant
+    /// (`ENCLAVE_EPM_PREWARM` / `enclave.epm.prewarm`; default: epm's `--prewarm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epm_prewarm: Option<u32>,
 }
 
 impl EnclaveConfig {
@@ -103,7 +112,29 @@ const KBS_CERT: Setting = Setting {
     env: "ENCLAVE_KBS_CERT",
     annotation: "enclave.attestation.kbs_cert",
 };
-const SETTINGS: [Setting; 7] = [TYPE, PATH, ARGS, LOGLEVEL, KBS_URL, KBS_CERT, SECRETS];
+const EPM_TENANT: Setting = Setting {
+    env: "ENCLAVE_EPM_TENANT",
+    annotation: "enclave.epm.tenant",
+};
+const EPM_PREWARM: Setting = Setting {
+    env: "ENCLAVE_EPM_PREWARM",
+    annotation: "enclave.epm.prewarm",
+};
+const SETTINGS: [Setting; 9] = [
+    TYPE,
+    PATH,
+    ARGS,
+    LOGLEVEL,
+    KBS_URL,
+    KBS_CERT,
+    SECRETS,
+    EPM_TENANT,
+    EPM_PREWARM,
+];
+
+/// The annotation containerd's CRI plugin puts on every container of a pod: the pod
+/// sandbox's id, which namespaces epm's pool.
+pub const SANDBOX_ID_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
 
 /// The log levels Inclavare PALs accept.
 const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warning", "error", "off"];
@@ -353,6 +384,45 @@ pub fn from_spec(
             Some(path)
         }
     };
+    let label = match get(&EPM_TENANT) {
+        None | Some(("", _)) => None,
+        Some((value, source_name)) => {
+            epm::tenant::validate("label", value).map_err(|_| {
+                EnclaveConfigError::InvalidValue {
+                    source_name,
+                    value: value.to_owned(),
+                    expected: "1 to 128 ASCII letters, digits, '-', '_' or '.'".to_owned(),
+                }
+            })?;
+            Some(value)
+        }
+    };
+    let epm_prewarm = match get(&EPM_PREWARM) {
+        None | Some(("", _)) => None,
+        Some((value, source_name)) => Some(
+            value
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= epm::protocol::MAX_COUNT)
+                .ok_or_else(|| EnclaveConfigError::InvalidValue {
+                    source_name,
+                    value: value.to_owned(),
+                    expected: format!("a number from 0 to {}", epm::protocol::MAX_COUNT),
+                })?,
+        ),
+    };
+    let epm_tenant = if kind == EnclaveType::Sim {
+        let sandbox = annotations.get(SANDBOX_ID_ANNOTATION).map(String::as_str);
+        Some(
+            epm::tenant::tenant(sandbox, label).map_err(|e| EnclaveConfigError::InvalidValue {
+                source_name: SANDBOX_ID_ANNOTATION,
+                value: e.value,
+                expected: "1 to 128 ASCII letters, digits, '-', '_' or '.'".to_owned(),
+            })?,
+        )
+    } else {
+        None
+    };
 
     if kind == EnclaveType::IntelSgx {
         let missing: Vec<&str> = SGX_DEVICES
@@ -375,6 +445,8 @@ pub fn from_spec(
         kbs_url,
         secrets,
         kbs_cert,
+        epm_tenant,
+        epm_prewarm,
     }))
 }
 
@@ -495,7 +567,8 @@ mod tests {
             err(&[], &[("enclave.runtime.pth", "/x")]),
             "unknown annotation \"enclave.runtime.pth\": enclave annotations are enclave.type, \
              enclave.runtime.path, enclave.runtime.args, enclave.runtime.loglevel, \
-             enclave.attestation.kbs_url, enclave.attestation.kbs_cert, enclave.secrets"
+             enclave.attestation.kbs_url, enclave.attestation.kbs_cert, enclave.secrets, \
+             enclave.epm.tenant, enclave.epm.prewarm"
         );
         assert!(err(&["ENCLAVE_TYPE=sim"], &[]).contains("ENCLAVE_RUNTIME_PATH"));
         assert_eq!(
@@ -539,6 +612,53 @@ mod tests {
             &[]
         )
         .contains("ENCLAVE_KBS_URL"));
+    }
+
+    #[test]
+    fn epm_tenant_comes_from_the_sandbox_narrowed_by_the_label() {
+        let host = host_with_pal();
+        let sim = ["ENCLAVE_TYPE=sim", "ENCLAVE_RUNTIME_PATH=/opt/pal.so"];
+        let config = |env: &[&str], ann: &[(&str, &str)]| {
+            let mut all = sim.to_vec();
+            all.extend_from_slice(env);
+            from_spec(&spec(&all, ann), host.path())
+        };
+        let tenant =
+            |env: &[&str], ann: &[(&str, &str)]| config(env, ann).unwrap().unwrap().epm_tenant;
+        assert_eq!(tenant(&[], &[]).as_deref(), Some("host"));
+        assert_eq!(
+            tenant(&[], &[("enclave.epm.tenant", "team-a")]).as_deref(),
+            Some("label:team-a")
+        );
+        assert_eq!(
+            tenant(
+                &["ENCLAVE_EPM_TENANT=team-b"],
+                &[
+                    (SANDBOX_ID_ANNOTATION, "abc123"),
+                    ("enclave.epm.tenant", "team-a")
+                ]
+            )
+            .as_deref(),
+            Some("sandbox:abc123/label:team-b")
+        );
+        assert_eq!(
+            config(&[], &[("enclave.epm.tenant", "a b")]).unwrap_err().to_string(),
+            "invalid enclave.epm.tenant \"a b\": expected 1 to 128 ASCII letters, digits, '-', '_' or '.'"
+        );
+        assert_eq!(
+            config(&["ENCLAVE_EPM_PREWARM=3"], &[])
+                .unwrap()
+                .unwrap()
+                .epm_prewarm,
+            Some(3)
+        );
+        assert_eq!(
+            config(&["ENCLAVE_EPM_PREWARM=65"], &[])
+                .unwrap_err()
+                .to_string(),
+            "invalid ENCLAVE_EPM_PREWARM \"65\": expected a number from 0 to 64"
+        );
+        assert!(is_enclave_env("ENCLAVE_EPM_TENANT=x"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use pal::{ExitValueKind, SignalPolicy};
@@ -72,6 +72,7 @@ pub struct HostLaunch {
 pub fn prepare(
     config: &EnclaveConfig,
     bundle: &Path,
+    rootfs: &Path,
     agent_dir: &Path,
     own_network: bool,
 ) -> Result<HostLaunch, LaunchError> {
@@ -86,6 +87,7 @@ pub fn prepare(
         sim_quoter_fd: None,
         kbs_root_pem: None,
         own_network,
+        handover_fd: None,
     };
     if let Some(path) = &config.kbs_cert {
         let pem = std::fs::read(path).map_err(|source| LaunchError::OpenImage {
@@ -102,6 +104,7 @@ pub fn prepare(
         // liberpal-sim's; its tooling writes it.
         let (manifest, sigstruct) = erpal_sim::image::image_paths(bundle);
         let mut args = Vec::new();
+        let mut image = Vec::new();
         for (name, path) in [("manifest", manifest), ("sigstruct", sigstruct)] {
             let fd = match File::open(&path) {
                 Ok(f) => OwnedFd::from(f),
@@ -114,7 +117,7 @@ pub fn prepare(
                 Err(source) => return Err(LaunchError::OpenImage { path, source }),
             };
             args.push(format!("{name}=/proc/self/fd/{}", fd.as_raw_fd()));
-            open.push(fd);
+            image.push(fd);
         }
         let platform_dir = crate::commands::attest::sim_platform_dir();
         let platform =
@@ -142,6 +145,15 @@ pub fn prepare(
         args.push(format!("platform=/proc/self/fd/{}", secret.as_raw_fd()));
         open.push(secret);
         launch.extra_args = args.join(" ");
+        if let [manifest, sigstruct] = image.as_slice() {
+            if let Some(handover) =
+                crate::epm::acquire(config, rootfs, manifest.as_fd(), sigstruct.as_fd())
+            {
+                launch.handover_fd = Some(handover.as_raw_fd());
+                open.push(handover);
+            }
+        }
+        open.extend(image);
     }
     Ok(HostLaunch {
         launch,

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod commands;
 pub mod container;
 pub mod enclave;
+pub mod epm;
 pub mod executor;
 pub mod foreground;
 pub mod launch;

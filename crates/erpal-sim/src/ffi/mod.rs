@@ -53,7 +53,11 @@ pub unsafe extern "C" fn pal_init(attr: *const PalAttrV3) -> c_int {
             // SAFETY: the PAL API promises `attr` is null or a valid v3 attribute struct with
             // NUL-terminated strings for the duration of this call (this function's contract).
             let attr = unsafe { init_attr_v3(attr) }?;
-            runtime::init(attr)?;
+            let handover = match attr.handover {
+                Some((fd, _)) => dup_fd(fd, "pal_attr_v3_t.fd", "duplicating the handover fd")?,
+                None => None,
+            };
+            runtime::init(attr, handover)?;
             Ok::<c_int, EnclaveError>(0)
         })
     })
@@ -74,9 +78,9 @@ pub unsafe extern "C" fn pal_create_process(args: *mut PalCreateProcessArgs) -> 
             let request = unsafe { create_process_args(args, &Limits::DEFAULT) }?;
             let stdio = match request.stdio {
                 Some(fds) => [
-                    dup_fd(fds.stdin, "stdio.stdin")?,
-                    dup_fd(fds.stdout, "stdio.stdout")?,
-                    dup_fd(fds.stderr, "stdio.stderr")?,
+                    dup_fd(fds.stdin, "stdio.stdin", STDIO_STEP)?,
+                    dup_fd(fds.stdout, "stdio.stdout", STDIO_STEP)?,
+                    dup_fd(fds.stderr, "stdio.stderr", STDIO_STEP)?,
                 ],
                 None => [None, None, None],
             };
@@ -228,15 +232,17 @@ fn reported(body: impl FnOnce() -> Result<c_int, EnclaveError>) -> Result<c_int,
     body().map_err(Reported)
 }
 
-/// Duplicates a caller's stdio fd (close-on-exec) so the workload gets its own copy;
-/// negative means inherit.
-fn dup_fd(fd: RawFd, field: &str) -> Result<Option<OwnedFd>, EnclaveError> {
+const STDIO_STEP: &str = "duplicating a stdio fd";
+
+/// Duplicates a caller's fd (close-on-exec), e.g. a stdio fd so the workload gets its own
+/// copy; negative means none (stdio: inherit).
+fn dup_fd(fd: RawFd, field: &str, step: &'static str) -> Result<Option<OwnedFd>, EnclaveError> {
     if fd < 0 {
         return Ok(None);
     }
     let bad = |source| EnclaveError::Spawn {
         path: field.to_owned(),
-        step: "duplicating a stdio fd",
+        step,
         source,
     };
     // Check the fd is open before borrowing it, so the borrow below is sound.

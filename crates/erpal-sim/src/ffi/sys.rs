@@ -91,3 +91,17 @@ pub(crate) fn send_signal(pid: i32, signal: i32) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// Takes ownership of descriptors the kernel just installed in this process from an
+/// `SCM_RIGHTS` message.
+pub(crate) fn adopt_received(raw: Vec<std::os::fd::RawFd>) -> Vec<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    raw.into_iter()
+        .map(|fd| {
+            // SAFETY: `fd` comes from an SCM_RIGHTS control message of a recvmsg that just
+            // returned: the kernel installed it in our table for this call and nothing else in
+            // the process knows its number, so this is its only owner.
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        })
+        .collect()
+}

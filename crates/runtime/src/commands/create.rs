@@ -95,6 +95,7 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
             launch::prepare(
                 config,
                 &bundle.dir,
+                &bundle.rootfs(),
                 &prepared.0,
                 crate::netns::creates_network(&bundle.spec),
             )

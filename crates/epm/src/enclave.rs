@@ -1,0 +1,331 @@
+//! Building pre-initialised sim enclaves and measuring trusted files, with the measurement
+//! cache that makes both cheap the second time.
+//!
+//! [`Image`] is a verified image: the manifest parsed, the SIGSTRUCT checked against it and
+//! MRENCLAVE recomputed ([`erpal_sim::measure::bind`]), exactly what `pal_init` does.
+//! [`Ready`] is a pre-initialised enclave: the entrypoint's bytes copied into a private memfd
+//! while hashed, checked against the manifest and sealed. [`measure_files`] produces the
+//! per-file records a handover carries, for the rootfs of the container that gets it.
+//!
+//! [`Measurements`] caches digests by [`FileIdentity`] (device, inode, size, mode, mtime and
+//! ctime to the nanosecond), so it is keyed by file content in the only way that needs no
+//! reading: a file whose content changed has a new ctime, which user space cannot set back.
+//! A digest is only cached when the file's identity was the same before and after hashing.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use erpal_sim::handover::{self, FileIdentity, FileRecord};
+use erpal_sim::manifest::{Manifest, Sha256Digest, TrustedFile, MAX_MANIFEST_SIZE};
+use erpal_sim::{hash, rootfs};
+use sgx::{EnclaveIdentity, SigStruct};
+use thiserror::Error;
+
+/// Why an image could not be verified or an enclave built.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The manifest or SIGSTRUCT descriptor could not be read.
+    #[error("reading the image's {what}")]
+    ReadImage {
+        /// `manifest` or `sigstruct`.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The manifest is not valid.
+    #[error(transparent)]
+    Manifest(#[from] erpal_sim::ManifestError),
+    /// The SIGSTRUCT is not valid.
+    #[error("the image's sigstruct is not valid")]
+    SigStruct(#[source] sgx::ParseError),
+    /// The SIGSTRUCT does not sign the manifest.
+    #[error(transparent)]
+    Bind(#[from] erpal_sim::measure::BindError),
+    /// A trusted file could not be read.
+    #[error("cannot read trusted file {path} in rootfs {rootfs}")]
+    TrustedRead {
+        /// In-root path.
+        path: String,
+        /// The rootfs.
+        rootfs: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A trusted file no longer matches the image.
+    #[error("trusted file {path} in rootfs {rootfs} was modified: sha256 is {actual}, the signed manifest says {expected}")]
+    Modified {
+        /// In-root path.
+        path: String,
+        /// The rootfs.
+        rootfs: PathBuf,
+        /// The manifest's digest.
+        expected: Sha256Digest,
+        /// The digest now.
+        actual: Sha256Digest,
+    },
+    /// The entrypoint could not be copied into a sealed memfd.
+    #[error("copying entrypoint {path} into a sealed memfd")]
+    Memfd {
+        /// In-root path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl BuildError {
+    /// True when the image no longer matches the files (the case that must never be served
+    /// from a cache).
+    pub fn is_stale(&self) -> bool {
+        matches!(self, Self::Modified { .. })
+    }
+}
+
+/// A verified sim enclave image.
+#[derive(Debug)]
+pub struct Image {
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// MRENCLAVE, MRSIGNER and the ISV fields.
+    pub identity: EnclaveIdentity,
+}
+
+impl Image {
+    /// Reads and verifies an image from open manifest and SIGSTRUCT files (read by position:
+    /// the descriptors are shared with rune).
+    pub fn from_files(manifest: &File, sigstruct: &File) -> Result<Self, BuildError> {
+        let mut manifest_bytes = Vec::new();
+        let max = u64::try_from(MAX_MANIFEST_SIZE).unwrap_or(u64::MAX);
+        handover::read_all_at(manifest, &mut manifest_bytes, max).map_err(|source| {
+            BuildError::ReadImage {
+                what: "manifest",
+                source,
+            }
+        })?;
+        let mut sigstruct_bytes = Vec::new();
+        let max = u64::try_from(SigStruct::SIZE).unwrap_or(u64::MAX);
+        handover::read_all_at(sigstruct, &mut sigstruct_bytes, max).map_err(|source| {
+            BuildError::ReadImage {
+                what: "sigstruct",
+                source,
+            }
+        })?;
+        let manifest = Manifest::parse(&manifest_bytes)?;
+        let sigstruct = SigStruct::parse(&sigstruct_bytes).map_err(BuildError::SigStruct)?;
+        let identity = erpal_sim::measure::bind(&manifest, &sigstruct)?;
+        Ok(Self { manifest, identity })
+    }
+}
+
+/// A pre-initialised enclave: the entrypoint's verified bytes in a sealed memfd.
+#[derive(Debug)]
+pub struct Ready {
+    /// The sealed memfd.
+    pub entrypoint: OwnedFd,
+    /// Its size: the memory this enclave holds.
+    pub bytes: u64,
+}
+
+/// The measurement cache: file identity to digest, bounded, least recently used evicted.
+#[derive(Debug)]
+pub struct Measurements {
+    inner: Mutex<MeasurementMap>,
+}
+
+#[derive(Debug)]
+struct MeasurementMap {
+    max: usize,
+    tick: u64,
+    map: HashMap<FileIdentity, (Sha256Digest, u64)>,
+}
+
+impl Measurements {
+    /// An empty cache of at most `max` entries.
+    pub fn new(max: usize) -> Self {
+        Self {
+            inner: Mutex::new(MeasurementMap {
+                max,
+                tick: 0,
+                map: HashMap::new(),
+            }),
+        }
+    }
+
+    /// The cached digest of a file with this identity.
+    pub fn get(&self, identity: &FileIdentity) -> Option<Sha256Digest> {
+        let mut inner = self.lock();
+        inner.tick += 1;
+        let tick = inner.tick;
+        let entry = inner.map.get_mut(identity)?;
+        entry.1 = tick;
+        Some(entry.0)
+    }
+
+    /// Records a digest, evicting the least recently used entry when full.
+    pub fn insert(&self, identity: FileIdentity, digest: Sha256Digest) {
+        let mut inner = self.lock();
+        if inner.max == 0 {
+            return;
+        }
+        inner.tick += 1;
+        let tick = inner.tick;
+        if !inner.map.contains_key(&identity) && inner.map.len() >= inner.max {
+            if let Some(oldest) = inner
+                .map
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k)
+            {
+                inner.map.remove(&oldest);
+            }
+        }
+        inner.map.insert(identity, (digest, tick));
+    }
+
+    /// Forgets a file's digest.
+    pub fn remove(&self, identity: &FileIdentity) {
+        self.lock().map.remove(identity);
+    }
+
+    /// Number of cached digests.
+    pub fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MeasurementMap> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Builds a pre-initialised enclave of `image` from the files in `rootfs`: copies the
+/// entrypoint into a memfd while hashing it, checks the digest, seals the memfd. Returns it
+/// and the bytes hashed. Records the entrypoint's digest in `cache`.
+pub fn build_ready(
+    image: &Image,
+    rootfs: &Path,
+    cache: &Measurements,
+) -> Result<(Ready, u64), BuildError> {
+    let entrypoint = image.manifest.entrypoint();
+    let file = image
+        .manifest
+        .trusted_file(entrypoint)
+        .ok_or_else(|| BuildError::TrustedRead {
+            path: entrypoint.to_owned(),
+            rootfs: rootfs.to_owned(),
+            source: io::Error::new(io::ErrorKind::NotFound, "not a trusted file"),
+        })?;
+    let source = open_trusted(rootfs, file)?;
+    let before = identity_of(&source, rootfs, file)?;
+    let (memfd, (digest, bytes)) = handover::sealed_memfd(c"epm-sim-entrypoint", |memfd| {
+        hash::copy_and_hash(&source, memfd)
+    })
+    .map_err(|source| BuildError::Memfd {
+        path: file.path.clone(),
+        source,
+    })?;
+    check_digest(file, rootfs, digest)?;
+    if identity_of(&source, rootfs, file)? == before {
+        cache.insert(before, digest);
+    }
+    Ok((
+        Ready {
+            entrypoint: memfd,
+            bytes,
+        },
+        bytes,
+    ))
+}
+
+/// Measures every trusted file of `image` in `rootfs` for a handover: cached digests for
+/// files whose identity is unchanged, hashing for the others. Any file that does not match
+/// the manifest is [`BuildError::Modified`] (its cached digest, if any, is dropped). Returns
+/// the records and the bytes hashed.
+pub fn measure_files(
+    image: &Image,
+    rootfs: &Path,
+    cache: &Measurements,
+) -> Result<(Vec<FileRecord>, u64), BuildError> {
+    let mut records = Vec::with_capacity(image.manifest.trusted_files().len());
+    let mut hashed: u64 = 0;
+    for file in image.manifest.trusted_files() {
+        let source = open_trusted(rootfs, file)?;
+        let identity = identity_of(&source, rootfs, file)?;
+        let digest = match cache.get(&identity) {
+            Some(digest) => digest,
+            None => {
+                let (digest, len) =
+                    hash::sha256_reader(&source).map_err(|e| read_err(rootfs, file, e))?;
+                hashed = hashed.saturating_add(len);
+                if identity_of(&source, rootfs, file)? == identity {
+                    cache.insert(identity, digest);
+                }
+                digest
+            }
+        };
+        if let Err(e) = check_digest(file, rootfs, digest) {
+            cache.remove(&identity);
+            return Err(e);
+        }
+        records.push(FileRecord {
+            path: file.path.clone(),
+            sha256: digest,
+            identity,
+        });
+    }
+    Ok((records, hashed))
+}
+
+fn open_trusted(rootfs: &Path, file: &TrustedFile) -> Result<File, BuildError> {
+    // O_NOFOLLOW as the PAL does: manifests record resolved paths. A record only counts if
+    // the PAL, opening the file in the container, finds the same identity; so reading a
+    // different file here can cost a hash there, never a wrong acceptance.
+    let host = rootfs::host_path(rootfs, Path::new(&file.path));
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&host)
+        .map_err(|e| read_err(rootfs, file, e))
+}
+
+fn identity_of(
+    source: &File,
+    rootfs: &Path,
+    file: &TrustedFile,
+) -> Result<FileIdentity, BuildError> {
+    FileIdentity::of(source).map_err(|e| read_err(rootfs, file, e))
+}
+
+fn read_err(rootfs: &Path, file: &TrustedFile, source: io::Error) -> BuildError {
+    BuildError::TrustedRead {
+        path: file.path.clone(),
+        rootfs: rootfs.to_owned(),
+        source,
+    }
+}
+
+fn check_digest(file: &TrustedFile, rootfs: &Path, actual: Sha256Digest) -> Result<(), BuildError> {
+    if actual == file.sha256 {
+        Ok(())
+    } else {
+        Err(BuildError::Modified {
+            path: file.path.clone(),
+            rootfs: rootfs.to_owned(),
+            expected: file.sha256,
+            actual,
+        })
+    }
+}

@@ -1,0 +1,99 @@
+//! rune's side of the enclave pool manager (`epm`): at `create` of a sim enclave container,
+//! ask epm for a pre-initialised enclave of the image; in the container's init, hand it to
+//! `pal_init` (`pal_attr_v3_t.fd`/`.addr`, format `erpal_sim::handover`).
+//!
+//! The pool is an accelerator, never a dependency: `no-epm` in the enclave runtime args opts
+//! out; when epm is not running, does not answer in time, refuses, or dies mid-answer, rune
+//! logs one line and the PAL measures the image itself; when the PAL refuses a handover,
+//! `pal_init` is called again without it. Either way the launch checks are the same.
+
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use pal::{EnclaveRuntime, Handover, LogLevel};
+
+use crate::enclave::EnclaveConfig;
+
+/// Environment variable naming epm's socket (default [`epm::DEFAULT_SOCKET`]).
+pub const SOCKET_ENV: &str = "RUNE_EPM_SOCKET";
+
+/// The socket rune asks epm on.
+pub fn socket() -> PathBuf {
+    std::env::var_os(SOCKET_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(epm::DEFAULT_SOCKET))
+}
+
+/// Asks epm for an enclave of the image open at `manifest`/`sigstruct`, for the container
+/// whose rootfs is `rootfs`. `None` (with one log line saying why) means "launch without".
+pub fn acquire(
+    config: &EnclaveConfig,
+    rootfs: &Path,
+    manifest: BorrowedFd<'_>,
+    sigstruct: BorrowedFd<'_>,
+) -> Option<OwnedFd> {
+    if config.opts_out_of_epm() {
+        tracing::debug!(tee = "sim", "no-epm: starting the enclave without the pool");
+        return None;
+    }
+    let tenant = config.epm_tenant.as_deref().unwrap_or(epm::tenant::HOST);
+    let client = epm::Client::new(socket());
+    let rootfs = std::fs::canonicalize(rootfs).unwrap_or_else(|_| rootfs.to_owned());
+    match client.acquire(tenant, &rootfs, manifest, sigstruct, config.epm_prewarm) {
+        Ok(acquired) => {
+            tracing::info!(
+                tee = "sim",
+                tenant,
+                hit = acquired.hit,
+                hashed_bytes = acquired.hashed_bytes,
+                mrenclave = %acquired.mr_enclave,
+                "enclave handed over by epm"
+            );
+            Some(acquired.handover)
+        }
+        Err(e @ epm::ClientError::Unavailable { .. }) => {
+            tracing::info!(
+                tee = "sim",
+                "{e}: starting the enclave without the pool (slower)"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(tee = "sim", error = %anyhow::Error::new(e).to_string(), "epm gave no enclave: starting without the pool (slower)");
+            None
+        }
+    }
+}
+
+/// `pal_init`, with the enclave epm handed over (the inherited descriptor `handover`) when
+/// there is one; if the runtime refuses the handover, again without it.
+pub fn init(
+    runtime: &EnclaveRuntime,
+    args: &str,
+    level: LogLevel,
+    handover: Option<RawFd>,
+) -> Result<(), pal::Error> {
+    if let Some(fd) = handover {
+        match crate::sys::inherited(fd) {
+            Ok(fd) => {
+                let handover = Handover {
+                    fd,
+                    addr: erpal_sim::handover::HANDOVER_ADDR,
+                };
+                match runtime.init(args, level, Some(handover)) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => tracing::warn!(
+                        tee = "sim",
+                        fd = fd.as_raw_fd(),
+                        error = %e,
+                        "enclave runtime refused the epm handover: initialising without it"
+                    ),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(fd, error = %e, "epm handover descriptor is gone: initialising without it");
+            }
+        }
+    }
+    runtime.init(args, level, None)
+}

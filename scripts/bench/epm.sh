@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Enclave-container lifecycle with and without the enclave pool manager (epm), against the
+# plain container lifecycle of the same bundle, for 8, 32, 64 and 80 MB measured images, in
+# one hyperfine run; then a table and a PNG plot (gnuplot).
+#
+#   scripts/bench/epm.sh [DIR-WITH-rune-epm-AND-liberpal_sim.so]   (default target/release)
+#
+# Per size S, one rootfs (busybox-static + S MB of random data in /data.bin) is shared by three
+# bundles that differ only in config.json:
+#   plain-S   no enclave (runc behaviour);
+#   sim-S     sim enclave, /data.bin a trusted file, `no-epm` in the runtime args: the PAL
+#             verifies and hashes the whole image at every start;
+#   epm-S     the same image with epm running: rune gets a pre-initialised enclave.
+# The timed command is `rune run` of `/bin/true` (create, start, wait, delete). epm runs on a
+# private socket with its defaults (one enclave kept ready per image; the refill happens while
+# the container runs); its hit/miss counters are printed after the run, so a figure taken on
+# misses cannot pass for a pooled one.
+#
+# Outputs in build/bench/epm/: epm.{md,json} (hyperfine), epm.dat, epm.png, summary.txt.
+# RUNS (default 20), WARMUP (default 3), SIZES (default "8 32 64 80") change the run.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$(realpath "${1:-$top/target/release}")
+rune=$bin/rune
+epm=$bin/epm
+pal=$bin/liberpal_sim.so
+for f in "$rune" "$epm" "$pal"; do
+  [ -e "$f" ] || { echo "epm.sh: $f not found: cargo build --release -p rune -p epm -p erpal-sim" >&2; exit 1; }
+done
+for tool in hyperfine jq gnuplot; do
+  command -v "$tool" >/dev/null || { echo "epm.sh: $tool not installed (make deps)" >&2; exit 1; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "epm.sh: needs root" >&2; exit 1; }
+sizes=${SIZES:-8 32 64 80}
+out=$top/build/bench/epm
+rm -rf "$out"; mkdir -p "$out"
+root=$out/state
+export RUNE_SIM_DIR=$out/sim-platform
+export RUNE_EPM_SOCKET=$out/epm/epm.sock
+epm_pid=
+cleanup() {
+  "$rune" --root "$root" list -q 2>/dev/null | xargs -r -n1 "$rune" --root "$root" delete -f || true
+  [ -n "$epm_pid" ] && kill "$epm_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+"$rune" enclave keygen --output "$out/key.pem" 2>/dev/null
+with_root() { jq --arg r "$1" '.root.path = $r' "$2/config.json" > "$2/c" && mv "$2/c" "$2/config.json"; }
+enclave_env() {
+  jq --arg pal "$pal" --arg args "$2" \
+    '.process.env += ["ENCLAVE_TYPE=sim", "ENCLAVE_RUNTIME_PATH=" + $pal, "ENCLAVE_RUNTIME_LOGLEVEL=off", "ENCLAVE_RUNTIME_ARGS=" + $args]' \
+    "$1/config.json" > "$1/c" && mv "$1/c" "$1/config.json"
+}
+cmds=()
+for s in $sizes; do
+  "$top/scripts/mkbundle.sh" "$out/plain-$s" /bin/true
+  head -c $((s << 20)) /dev/urandom > "$out/plain-$s/rootfs/data.bin"
+  mv "$out/plain-$s/rootfs" "$out/rootfs-$s"
+  with_root "$out/rootfs-$s" "$out/plain-$s"
+  for kind in sim epm; do
+    mkdir -p "$out/$kind-$s"
+    cp "$out/plain-$s/config.json" "$out/$kind-$s/"
+  done
+  enclave_env "$out/sim-$s" no-epm
+  enclave_env "$out/epm-$s" ""
+  for kind in sim epm; do
+    "$rune" enclave sign --bundle "$out/$kind-$s" --key "$out/key.pem" --include /data.bin >/dev/null
+  done
+  for kind in plain sim epm; do
+    cmds+=(-n "$kind-${s}MB" "$rune --root $root run --bundle $out/$kind-$s bench-$kind-$s")
+  done
+done
+
+"$epm" --socket "$RUNE_EPM_SOCKET" --log-level warn 2>"$out/epm.log" &
+epm_pid=$!
+for _ in $(seq 100); do "$epm" --socket "$RUNE_EPM_SOCKET" status >/dev/null 2>&1 && break; sleep 0.05; done
+
+hyperfine -N --warmup "${WARMUP:-3}" --runs "${RUNS:-20}" \
+  --export-markdown "$out/epm.md" --export-json "$out/epm.json" "${cmds[@]}"
+"$epm" --socket "$RUNE_EPM_SOCKET" status > "$out/epm-status.json"
+
+# size, then median and stddev (ms) of plain, sim without epm, sim with epm.
+jq -r --arg sizes "$sizes" '
+  ($sizes | split(" ") | map(select(. != ""))) as $s
+  | [.results[] | {key: .command, value: .}] | from_entries as $r
+  | $s[] as $n
+  | [$n] + ([("plain-" + $n + "MB"), ("sim-" + $n + "MB"), ("epm-" + $n + "MB")]
+      | map($r[.] | (.median * 1000), (.stddev * 1000)))
+  | map(tostring) | join(" ")' "$out/epm.json" > "$out/epm.dat"
+
+{
+  echo "| image | plain | sim, no epm | sim, epm | epm / plain |"
+  echo "|---:|---:|---:|---:|---:|"
+  awk '{ printf "| %d MB | %.1f ms | %.1f ms | %.1f ms | %.2f |\n", $1, $2, $4, $6, $6 / $2 }' "$out/epm.dat"
+  jq -r '"epm: \(.hits) hits, \(.misses) misses, \(.evictions) evictions, \(.stale) stale"' "$out/epm-status.json"
+} | tee "$out/summary.txt"
+
+gnuplot <<EOF
+set terminal pngcairo size 800,500 font "sans,11"
+set output "$out/epm.png"
+set title "rune run of /bin/true: sim enclave lifecycle by measured image size"
+set xlabel "measured image (MB of trusted data besides the 2 MB busybox)"
+set ylabel "median wall time (ms)"
+set key top left
+set grid
+set xrange [0:88]
+set yrange [0:*]
+plot "$out/epm.dat" using 1:4:5 with yerrorlines lw 2 title "sim enclave, no epm", \
+     "$out/epm.dat" using 1:6:7 with yerrorlines lw 2 title "sim enclave, epm", \
+     "$out/epm.dat" using 1:2:3 with yerrorlines lw 2 title "plain container"
+EOF
+echo "epm.sh: plot in $out/epm.png"
