@@ -69,9 +69,12 @@ pub fn built_binary(name: &str) -> PathBuf {
             target.join("debug")
         });
     let mut path = dir.join(name);
-    if !path.exists() && dir.join("deps").join(name).exists() {
-        // `cargo test` leaves a cdylib (liberpal_sim.so) only in deps/; `cargo build` uplifts it.
-        path = dir.join("deps").join(name);
+    // `cargo test` leaves a cdylib (liberpal_sim.so) only in deps/; `cargo build` uplifts it.
+    // When both exist, the newer is the one that matches the code.
+    let in_deps = dir.join("deps").join(name);
+    let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
+    if modified(&in_deps) > modified(&path) {
+        path = in_deps;
     }
     if !path.exists() && dir.join("examples").join(name).exists() {
         // Programs that run inside test containers are examples of their crates.
