@@ -12,6 +12,7 @@ pub mod agent;
 pub mod bundle;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod container;
 pub mod enclave;
 pub mod executor;
