@@ -97,6 +97,12 @@ const SECRETS: Setting = Setting {
 };
 const SETTINGS: [Setting; 6] = [TYPE, PATH, ARGS, LOGLEVEL, KBS_URL, SECRETS];
 
+/// Every enclave setting as `(env var, annotation)`, in the order DESIGN §3.2 lists them (for
+/// tooling and the configuration reference's drift test).
+pub fn settings() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SETTINGS.iter().map(|s| (s.env, s.annotation))
+}
+
 /// The log levels Inclavare PALs accept.
 const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warning", "error", "off"];
 

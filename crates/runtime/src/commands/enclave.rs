@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use attestation::{AppraisalPolicy, Collateral, TcbStatus};
 use erpal_sim::image;
 use erpal_sim::image::SignProgress;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use crate::cli::{
     BundleArg, EnclaveCommand, InspectCert, Keygen, Measure, Sign, TextOrJson, VerifyQuote,
@@ -96,11 +96,17 @@ fn sign(args: &Sign) -> Result<i32> {
             .then_some(erpal_sim::manifest::ArgvPolicy::Any),
         ..image::SignOptions::default()
     };
-    let show = args.progress || std::io::stderr().is_terminal();
-    let signed = if show {
-        sign_with_progress_bar(args, &key, &options)
+    let target = if std::io::stderr().is_terminal() {
+        Some(ProgressDrawTarget::stderr())
+    } else if args.progress {
+        // Not a terminal (a CI log, a file): one plain line a second instead of redraws.
+        Some(ProgressDrawTarget::term_like_with_hz(Box::new(LineTerm), 1))
     } else {
-        image::sign_bundle(&args.bundle, &key, &args.include, &options)
+        None
+    };
+    let signed = match target {
+        Some(target) => sign_with_progress_bar(args, &key, &options, target),
+        None => image::sign_bundle(&args.bundle, &key, &args.include, &options),
     }
     .with_context(|| format!("signing bundle {}", args.bundle.display()))?;
     println!("manifest: {}", signed.manifest_path.display());
@@ -119,6 +125,7 @@ fn sign_with_progress_bar(
     args: &Sign,
     key: &sgx::SigningKey,
     options: &image::SignOptions,
+    target: ProgressDrawTarget,
 ) -> Result<image::SignedImage, image::ImageError> {
     let rootfs = rootfs_of(&args.bundle);
     let estimate: u64 = args
@@ -129,7 +136,7 @@ fn sign_with_progress_bar(
             tree_size(&rootfs.join(relative))
         })
         .sum();
-    let bar = ProgressBar::with_draw_target(Some(estimate), ProgressDrawTarget::stderr());
+    let bar = ProgressBar::with_draw_target(Some(estimate), target);
     bar.set_style(progress_style());
     bar.enable_steady_tick(Duration::from_millis(200));
     let mut files = 0u64;
@@ -150,8 +157,51 @@ fn sign_with_progress_bar(
                 _ => {}
             }
         });
-    bar.finish_and_clear();
+    if bar.is_hidden() || std::io::stderr().is_terminal() {
+        bar.finish_and_clear();
+    } else {
+        // A log keeps the final figures (files, bytes, rate) as its last line.
+        bar.finish();
+    }
     result
+}
+
+/// A progress target for stderr that is not a terminal: each frame becomes one plain line,
+/// without the cursor movements a terminal redraw uses.
+#[derive(Debug)]
+struct LineTerm;
+
+impl TermLike for LineTerm {
+    fn width(&self) -> u16 {
+        100
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        if s.trim().is_empty() {
+            return Ok(());
+        }
+        writeln!(std::io::stderr(), "{}", s.trim_end())
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.write_line(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 fn progress_style() -> ProgressStyle {
