@@ -417,3 +417,57 @@ fn packaged_config_files_parse() {
     rune::config::NodeConfig::parse(&text, &path).unwrap();
     verdictd::config::FileConfig::load(&dir.join("verdictd.toml")).unwrap();
 }
+
+/// Every binary in the workspace has its command line checked above: a new daemon (epm, say)
+/// fails here until its flags are documented and a test like `every_verdictd_flag_is_documented`
+/// covers it.
+#[test]
+fn every_binary_has_a_documented_command_line() {
+    const COVERED: [&str; 3] = ["rune", "verdictd", "containerd-shim-rune-v2"];
+    let mut binaries = Vec::new();
+    for entry in std::fs::read_dir(workspace().join("crates"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(manifest) = std::fs::read_to_string(entry.path().join("Cargo.toml")) else {
+            continue;
+        };
+        let mut section = "";
+        let mut package = None;
+        let mut bins = Vec::new();
+        for line in manifest.lines().map(str::trim) {
+            if line.starts_with('[') {
+                section = line;
+                continue;
+            }
+            let Some(value) = line
+                .strip_prefix("name")
+                .map(|rest| rest.trim_start())
+                .and_then(|rest| rest.strip_prefix('='))
+                .map(|v| v.trim().trim_matches('"').to_owned())
+            else {
+                continue;
+            };
+            match section {
+                "[package]" => package = Some(value),
+                "[[bin]]" => bins.push(value),
+                _ => {}
+            }
+        }
+        if bins.is_empty() && entry.path().join("src/main.rs").exists() {
+            bins.extend(package);
+        }
+        binaries.extend(bins);
+    }
+    assert!(binaries.iter().any(|b| b == "rune"), "{binaries:?}");
+    let uncovered: Vec<_> = binaries
+        .iter()
+        .filter(|b| !COVERED.contains(&b.as_str()))
+        .collect();
+    assert!(
+        uncovered.is_empty(),
+        "binaries without a documented, checked command line: {uncovered:?}: add a `## <binary> \
+         command line` section to docs/configuration.md and a flag test to {}",
+        file!()
+    );
+}
