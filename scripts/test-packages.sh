@@ -80,9 +80,11 @@ done
 # --- a throwaway root over the cache --------------------------------------------------------
 root=$work/root
 mounts=()
+verdictd_pid=
 cleanup() {
   local status=$?
   set +e
+  [ -z "$verdictd_pid" ] || kill "$verdictd_pid" 2>/dev/null
   for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
     umount -R "${mounts[$i]}" 2>/dev/null || umount -lR "${mounts[$i]}" 2>/dev/null
   done
@@ -122,8 +124,11 @@ in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root 
 mkdir -p "$root/tmp/debs"
 cp "${files[@]}" "$root/tmp/debs/"
 say "dpkg -i ${files[*]##*/}"
-if ! in_root dpkg -i /tmp/debs/*.deb > "$work/dpkg.log" 2>&1; then
-  say "dpkg -i left dependencies open; resolving them with apt-get -f install"
+in_root_debs=()
+for f in "${files[@]}"; do in_root_debs+=("/tmp/debs/${f##*/}"); done
+if ! in_root dpkg -i "${in_root_debs[@]}" > "$work/dpkg.log" 2>&1; then
+  say "dpkg -i failed; resolving dependencies with apt-get -f install. dpkg said:"
+  tail -15 "$work/dpkg.log" | sed 's/^/    /'
   in_root apt-get update -qq > /dev/null
   in_root apt-get -f install -y -qq --no-install-recommends > "$work/apt.log" 2>&1 \
     || { cat "$work/dpkg.log" "$work/apt.log" >&2; die "installing the packages"; }
@@ -153,8 +158,9 @@ if grep -q '^FAIL' "$work/check.txt"; then die "rune check reports a FAIL"; fi
 [ "$check_status" -eq 0 ] || die "rune check exited $check_status without a FAIL line"
 
 say "verdictd from its packaged config (listening on a free loopback port)"
-in_root verdictd --config /etc/inclavare-containers/verdictd.toml --listen 127.0.0.1:0 \
-  --log-format json 2> "$work/verdictd.log" &
+# exec: chroot and env exec in turn, so $! is verdictd itself and the kill below reaches it.
+(exec chroot "$root" env -i PATH=/usr/bin:/bin verdictd --config /etc/inclavare-containers/verdictd.toml \
+  --listen 127.0.0.1:0 --log-format json > /dev/null 2> "$work/verdictd.log") &
 verdictd_pid=$!
 for _ in $(seq 50); do
   grep -q '"verdictd listening"' "$work/verdictd.log" && break
@@ -162,6 +168,7 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 kill "$verdictd_pid" 2>/dev/null; wait "$verdictd_pid" 2>/dev/null || true
+verdictd_pid=
 grep '"verdictd listening"' "$work/verdictd.log" | jq -c '{level, message: .fields.message, addr: .fields.addr}' \
   || { cat "$work/verdictd.log" >&2; die "verdictd did not start from /etc/inclavare-containers/verdictd.toml"; }
 
