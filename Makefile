@@ -5,12 +5,13 @@ JOBS       ?= 2
 RELEASE    := target/release
 BUILD      := build
 # Debian packages the build, the demo and the tests need.
-DEB_BUILD  := gcc pkg-config libseccomp-dev
-DEB_TEST   := busybox-static jq runc crun hyperfine strace procps file containerd docker.io umoci
+DEB_BUILD  := gcc pkg-config libseccomp-dev dpkg-dev
+DEB_TEST   := busybox-static jq runc crun hyperfine strace procps file containerd docker.io umoci \
+              debootstrap curl
 # Plots of the benchmarks (scripts/bench/epm.sh).
 DEB_BENCH  := gnuplot-nox
 
-.PHONY: all build release deps demo test test-unit test-integration bench bench-epm clean fmt lint
+.PHONY: all build release deps demo test test-unit test-integration test-packages bench bench-epm clean fmt lint deb
 
 all: build
 
@@ -34,6 +35,17 @@ demo: deps release
 # Every test: unit, property and integration (integration tests need root; they say why they skip).
 test: deps
 	@scripts/test.sh
+
+# Debian packages into build/deb/: rune (rune, containerd-shim-rune-v2, liberpal-sim.so),
+# verdictd and epm. Installs cargo-deb when missing.
+deb:
+	@scripts/install-deps.sh $(DEB_BUILD)
+	@JOBS=$(JOBS) scripts/build-debs.sh
+
+# The packages installed into a clean Debian 12 chroot (also the last stage of `make test`).
+test-packages:
+	@scripts/install-deps.sh $(DEB_BUILD) debootstrap curl busybox-static jq
+	@JOBS=$(JOBS) scripts/test-packages.sh
 
 bench: deps release
 	@scripts/bench/lifecycle.sh $(RELEASE)/rune

@@ -1,16 +1,7 @@
 //! Records the git commit for `rune --version`.
 
-use std::process::Command;
+include!("../../packaging/git_commit.rs");
 
 fn main() {
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".to_owned());
-    println!("cargo:rustc-env=RUNE_GIT_COMMIT={commit}");
-    println!("cargo:rerun-if-changed=../../.git/HEAD");
-    println!("cargo:rerun-if-changed=../../.git/refs/heads");
+    emit_git_commit("RUNE_GIT_COMMIT");
 }

@@ -6,58 +6,11 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
+use anyhow::{Context, Result};
+use clap::Parser;
+use epm::cli::{Cli, Command, LogFormat};
 use epm::server::{self, State};
 use epm::{Client, Limits};
-
-/// The enclave pool manager: pre-initialised sim enclaves for rune.
-#[derive(Debug, Parser)]
-#[command(name = "epm", version)]
-struct Cli {
-    /// The daemon's socket.
-    #[arg(long, global = true, default_value = epm::DEFAULT_SOCKET)]
-    socket: PathBuf,
-    /// Most ready enclaves kept, over all tenants and images.
-    #[arg(long, default_value_t = Limits::default().max_enclaves)]
-    max_enclaves: usize,
-    /// Most memory held by ready enclaves (bytes, or with K, M, G).
-    #[arg(long, default_value = "1G", value_parser = parse_size)]
-    max_memory: u64,
-    /// Most cached file measurements.
-    #[arg(long, default_value_t = Limits::default().max_measurements)]
-    max_measurements: usize,
-    /// Enclaves kept ready per tenant and image after each hand-out, unless the container
-    /// sets `enclave.epm.prewarm`.
-    #[arg(long, default_value_t = Limits::default().default_prewarm)]
-    prewarm: u32,
-    /// Log level: trace, debug, info, warn, error.
-    #[arg(long, default_value = "info")]
-    log_level: tracing::Level,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Print the pool's state as JSON.
-    Status,
-    /// Build enclaves of a signed bundle's image ahead of its first container.
-    Warm {
-        /// The bundle (signed with `rune enclave sign`).
-        #[arg(long)]
-        bundle: PathBuf,
-        /// How many to keep ready.
-        #[arg(long, default_value_t = 1)]
-        count: u32,
-        /// The pod sandbox id the containers will have.
-        #[arg(long)]
-        sandbox_id: Option<String>,
-        /// The tenant label the containers will have (`enclave.epm.tenant`).
-        #[arg(long)]
-        label: Option<String>,
-    },
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -73,6 +26,11 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         None => serve(&cli),
+        Some(Command::Completion { shell }) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "epm", &mut std::io::stdout());
+            Ok(())
+        }
         Some(Command::Status) => {
             let status = Client::new(cli.socket.clone()).status()?;
             println!("{}", serde_json::to_string_pretty(&status)?);
@@ -103,12 +61,15 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn serve(cli: &Cli) -> Result<()> {
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_max_level(cli.log_level)
         .with_writer(std::io::stderr)
         .with_ansi(false)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match cli.log_format {
+        LogFormat::Text => subscriber.init(),
+        LogFormat::Json => subscriber.json().init(),
+    }
     let limits = Limits {
         max_enclaves: cli.max_enclaves,
         max_memory: cli.max_memory,
@@ -155,21 +116,4 @@ fn bundle_rootfs(bundle: &Path) -> Result<PathBuf> {
     let path = bundle.join(root);
     let abs = std::fs::canonicalize(&path).with_context(|| format!("rootfs {}", path.display()))?;
     Ok(abs)
-}
-
-/// Parses `1073741824`, `512M`, `1G`, `64K`.
-fn parse_size(text: &str) -> Result<u64> {
-    let (digits, shift) = match text.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&text[..i], 10),
-        Some((i, 'M' | 'm')) => (&text[..i], 20),
-        Some((i, 'G' | 'g')) => (&text[..i], 30),
-        _ => (text, 0),
-    };
-    let n: u64 = digits.parse().with_context(|| {
-        format!("invalid size {text:?}: expected bytes, or a number with K, M or G")
-    })?;
-    let Some(bytes) = n.checked_mul(1u64 << shift) else {
-        bail!("size {text:?} is too large");
-    };
-    Ok(bytes)
 }

@@ -303,6 +303,35 @@ pub fn build_manifest(
     includes: &[PathBuf],
     options: &SignOptions,
 ) -> Result<Manifest, ImageError> {
+    build_manifest_with_progress(bundle, includes, options, &mut |_| {})
+}
+
+/// A step of signing, reported to the caller's callback so a front end can draw progress
+/// (hashing a large rootfs takes a while; this library never prints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignProgress<'a> {
+    /// A trusted file was hashed (in-rootfs path, size in bytes).
+    Hashed {
+        /// The file, as a path inside the rootfs.
+        path: &'a str,
+        /// Its size.
+        bytes: u64,
+    },
+    /// Every file is hashed; the manifest is being measured and signed.
+    Signing {
+        /// How many trusted files the manifest lists.
+        files: usize,
+    },
+}
+
+/// [`build_manifest`], reporting each hashed file to `progress`.
+pub fn build_manifest_with_progress(
+    bundle: &Path,
+    includes: &[PathBuf],
+    options: &SignOptions,
+    progress: &mut dyn FnMut(SignProgress<'_>),
+) -> Result<Manifest, ImageError> {
     let config_path = bundle.join("config.json");
     let config = read_config(&config_path)?;
     let rootfs = if Path::new(&config.root.path).is_absolute() {
@@ -328,7 +357,7 @@ pub fn build_manifest(
         .to_owned();
     let entrypoint = find_entrypoint(&rootfs, &program, process.cwd.as_deref(), &search_path)?;
 
-    let mut collector = Collector::new(&rootfs);
+    let mut collector = Collector::new(&rootfs, progress);
     collector.add_program(&entrypoint)?;
     for include in includes {
         collector.add_include(include)?;
@@ -393,7 +422,21 @@ pub fn sign_bundle(
     includes: &[PathBuf],
     options: &SignOptions,
 ) -> Result<SignedImage, ImageError> {
-    let manifest = build_manifest(bundle, includes, options)?;
+    sign_bundle_with_progress(bundle, key, includes, options, &mut |_| {})
+}
+
+/// [`sign_bundle`], reporting its steps to `progress`.
+pub fn sign_bundle_with_progress(
+    bundle: &Path,
+    key: &SigningKey,
+    includes: &[PathBuf],
+    options: &SignOptions,
+    progress: &mut dyn FnMut(SignProgress<'_>),
+) -> Result<SignedImage, ImageError> {
+    let manifest = build_manifest_with_progress(bundle, includes, options, progress)?;
+    progress(SignProgress::Signing {
+        files: manifest.trusted_files().len(),
+    });
     let sigstruct = sign_manifest(&manifest, key)?;
     let (manifest_path, sigstruct_path) = image_paths(bundle);
     let dir = bundle.join(ENCLAVE_DIR);
@@ -584,6 +627,7 @@ fn find_entrypoint(
 struct Collector<'a> {
     rootfs: &'a Path,
     files: BTreeMap<String, TrustedFile>,
+    progress: &'a mut dyn FnMut(SignProgress<'_>),
 }
 
 /// The parts of an ELF file that decide what else it loads.
@@ -596,10 +640,11 @@ struct ElfDeps {
 }
 
 impl<'a> Collector<'a> {
-    fn new(rootfs: &'a Path) -> Self {
+    fn new(rootfs: &'a Path, progress: &'a mut dyn FnMut(SignProgress<'_>)) -> Self {
         Self {
             rootfs,
             files: BTreeMap::new(),
+            progress,
         }
     }
 
@@ -734,6 +779,7 @@ impl<'a> Collector<'a> {
     }
 
     fn insert(&mut self, path: &str, sha256: Sha256Digest, size: u64) {
+        (self.progress)(SignProgress::Hashed { path, bytes: size });
         self.files.insert(
             path.to_owned(),
             TrustedFile {

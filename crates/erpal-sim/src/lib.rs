@@ -85,8 +85,8 @@ pub mod seal;
 
 pub use enclave::{EnclaveError, InitArgs};
 pub use image::{
-    generate_key, inspect_bundle, measure_bundle, sign_bundle, ImageError, Inspection, Measurement,
-    SignOptions, SignedImage,
+    generate_key, inspect_bundle, measure_bundle, sign_bundle, sign_bundle_with_progress,
+    ImageError, Inspection, Measurement, SignOptions, SignProgress, SignedImage,
 };
 pub use manifest::{ArgvPolicy, EnvPolicy, Manifest, ManifestError};
 pub use platform::{qe_target_info, Platform, PlatformError};

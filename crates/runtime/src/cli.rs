@@ -99,6 +99,11 @@ pub enum Command {
     Checkpoint(Unsupported),
     /// Restore a container from a checkpoint (not supported).
     Restore(Unsupported),
+    /// Check this node for (enclave) containers: cgroups, seccomp, TEE devices, PALs, epm,
+    /// verdictd; exits 1 when a check fails.
+    Check(Check),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(Completion),
 }
 
 impl Command {
@@ -112,6 +117,8 @@ impl Command {
                 | Self::Features
                 | Self::Spec(_)
                 | Self::Events(_)
+                | Self::Check(_)
+                | Self::Completion(_)
         )
     }
 }
@@ -377,6 +384,25 @@ pub struct Unsupported {
     pub args: Vec<String>,
 }
 
+/// `rune check`.
+#[derive(Debug, Args)]
+pub struct Check {
+    /// The node configuration file (enclave runtimes, epm socket, verdictd URL).
+    #[arg(long, default_value = crate::config::DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+/// `rune completion`.
+#[derive(Debug, Args)]
+pub struct Completion {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
 /// `rune enclave ...`.
 #[derive(Debug, Subcommand)]
 pub enum EnclaveCommand {
@@ -434,6 +460,9 @@ pub struct Sign {
     /// `rune exec` into it.
     #[arg(long)]
     pub any_args: bool,
+    /// Draw a progress bar on stderr even when it is not a terminal (default: only on one).
+    #[arg(long)]
+    pub progress: bool,
 }
 
 /// `rune enclave measure`.

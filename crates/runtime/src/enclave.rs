@@ -136,6 +136,12 @@ const SETTINGS: [Setting; 9] = [
 /// sandbox's id, which namespaces epm's pool.
 pub const SANDBOX_ID_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
 
+/// Every enclave setting as `(env var, annotation)`, in the order DESIGN §3.2 lists them (for
+/// tooling and the configuration reference's drift test).
+pub fn settings() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SETTINGS.iter().map(|s| (s.env, s.annotation))
+}
+
 /// The log levels Inclavare PALs accept.
 const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warning", "error", "off"];
 

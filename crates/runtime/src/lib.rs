@@ -13,6 +13,7 @@ pub mod attestation_api;
 pub mod bundle;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod container;
 pub mod enclave;
 pub mod epm;

@@ -10,6 +10,7 @@ fn main() {
     {
         println!("containerd-shim-rune-v2:");
         println!("  Version: {}", env!("CARGO_PKG_VERSION"));
+        println!("  Revision: {}", env!("SHIM_GIT_COMMIT"));
         println!("  Runtime: {RUNTIME_ID}");
         return;
     }

@@ -12,4 +12,9 @@ fn version_flag_prints_the_runtime_name() {
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("containerd-shim-rune-v2"), "{text}");
+    let revision = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Revision: "))
+        .unwrap_or_else(|| panic!("no Revision line: {text}"));
+    assert!(!revision.is_empty(), "{text}");
 }

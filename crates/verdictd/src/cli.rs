@@ -7,15 +7,22 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::FileConfig;
+
+/// What `verdictd --version` prints: crate version and git commit.
+pub const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("VERDICTD_GIT_COMMIT")
+);
 
 /// verdictd: attestation service and key broker (Confidential Containers KBS protocol).
 #[derive(Debug, Parser)]
 #[command(
     name = "verdictd",
-    version,
+    version = VERSION_LINE,
     about,
     args_conflicts_with_subcommands = true
 )]
@@ -23,6 +30,9 @@ pub struct Cli {
     /// An operation on a running server instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Log format on stderr: text, or json (one object per line, for journald and collectors).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Server options.
     #[command(flatten)]
     pub serve: ServeArgs,
@@ -73,11 +83,26 @@ impl ServeArgs {
     }
 }
 
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Administer a running verdictd.
     Admin(AdminArgs),
+    /// Print a shell completion script.
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Options of `verdictd admin`.

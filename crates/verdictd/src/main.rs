@@ -4,18 +4,21 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use verdictd::cli::{Cli, Command};
+use verdictd::cli::{Cli, Command, LogFormat};
 use verdictd::config::{Config, FileConfig};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VERDICTD_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => subscriber.init(),
+        LogFormat::Json => subscriber.json().init(),
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -26,9 +29,17 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Some(Command::Admin(args)) = &cli.command {
-        print!("{}", verdictd::admin::run(args)?);
-        return Ok(());
+    match &cli.command {
+        Some(Command::Admin(args)) => {
+            print!("{}", verdictd::admin::run(args)?);
+            return Ok(());
+        }
+        Some(Command::Completion { shell }) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "verdictd", &mut std::io::stdout());
+            return Ok(());
+        }
+        None => {}
     }
     let file = match &cli.serve.config {
         Some(path) => FileConfig::load(path)?,

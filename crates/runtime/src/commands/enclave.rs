@@ -1,13 +1,15 @@
 //! `rune enclave ...`: enclave image tooling and quote verification.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
-use std::time::SystemTime;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use attestation::{AppraisalPolicy, Collateral, TcbStatus};
 use erpal_sim::image;
+use erpal_sim::image::SignProgress;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use crate::cli::{
     BundleArg, EnclaveCommand, InspectCert, Keygen, Measure, Sign, TextOrJson, VerifyQuote,
@@ -94,8 +96,19 @@ fn sign(args: &Sign) -> Result<i32> {
             .then_some(erpal_sim::manifest::ArgvPolicy::Any),
         ..image::SignOptions::default()
     };
-    let signed = image::sign_bundle(&args.bundle, &key, &args.include, &options)
-        .with_context(|| format!("signing bundle {}", args.bundle.display()))?;
+    let target = if std::io::stderr().is_terminal() {
+        Some(ProgressDrawTarget::stderr())
+    } else if args.progress {
+        // Not a terminal (a CI log, a file): one plain line a second instead of redraws.
+        Some(ProgressDrawTarget::term_like_with_hz(Box::new(LineTerm), 1))
+    } else {
+        None
+    };
+    let signed = match target {
+        Some(target) => sign_with_progress_bar(args, &key, &options, target),
+        None => image::sign_bundle(&args.bundle, &key, &args.include, &options),
+    }
+    .with_context(|| format!("signing bundle {}", args.bundle.display()))?;
     println!("manifest: {}", signed.manifest_path.display());
     println!("sigstruct: {}", signed.sigstruct_path.display());
     println!("trusted files: {}", signed.manifest.trusted_files().len());
@@ -103,6 +116,132 @@ fn sign(args: &Sign) -> Result<i32> {
     println!("mrsigner: {}", hex::encode(signed.measurement.mrsigner));
     println!("tee: sim (software TEE: integrity and measurement, no confidentiality against root)");
     Ok(0)
+}
+
+/// Signs with a progress bar on stderr (stdout carries the result). The bar's length is an
+/// estimate, the bytes under the `--include` paths, measured before hashing starts; the
+/// entrypoint and its libraries come on top, so the length grows if hashing passes it.
+fn sign_with_progress_bar(
+    args: &Sign,
+    key: &sgx::SigningKey,
+    options: &image::SignOptions,
+    target: ProgressDrawTarget,
+) -> Result<image::SignedImage, image::ImageError> {
+    let rootfs = rootfs_of(&args.bundle);
+    let estimate: u64 = args
+        .include
+        .iter()
+        .map(|include| {
+            let relative = include.strip_prefix("/").unwrap_or(include);
+            tree_size(&rootfs.join(relative))
+        })
+        .sum();
+    let bar = ProgressBar::with_draw_target(Some(estimate), target);
+    bar.set_style(progress_style());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let mut files = 0u64;
+    let result =
+        image::sign_bundle_with_progress(&args.bundle, key, &args.include, options, &mut |step| {
+            match step {
+                SignProgress::Hashed { path, bytes } => {
+                    files += 1;
+                    bar.inc(bytes);
+                    if bar.position() > bar.length().unwrap_or(0) {
+                        bar.set_length(bar.position());
+                    }
+                    bar.set_message(format!("{files} files, {path}"));
+                }
+                SignProgress::Signing { files } => {
+                    bar.set_message(format!("{files} files hashed; signing (RSA-3072)"));
+                }
+                _ => {}
+            }
+        });
+    if bar.is_hidden() || std::io::stderr().is_terminal() {
+        bar.finish_and_clear();
+    } else {
+        // A log keeps the final figures (files, bytes, rate) as its last line.
+        bar.finish();
+    }
+    result
+}
+
+/// A progress target for stderr that is not a terminal: each frame becomes one plain line,
+/// without the cursor movements a terminal redraw uses.
+#[derive(Debug)]
+struct LineTerm;
+
+impl TermLike for LineTerm {
+    fn width(&self) -> u16 {
+        100
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        if s.trim().is_empty() {
+            return Ok(());
+        }
+        writeln!(std::io::stderr(), "{}", s.trim_end())
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.write_line(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+fn progress_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner} sign [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {wide_msg}",
+    )
+    .map(|style| style.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// The rootfs directory of `bundle` (its `config.json` `root.path`; `rootfs` when unreadable,
+/// in which case signing itself reports the problem).
+fn rootfs_of(bundle: &Path) -> PathBuf {
+    let root = std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|config| config["root"]["path"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("rootfs"));
+    bundle.join(root)
+}
+
+/// Bytes in the regular files under `path`, not following symlinks (an estimate for the bar).
+fn tree_size(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if meta.is_file() {
+        return meta.len();
+    }
+    if !meta.is_dir() {
+        return 0;
+    }
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| tree_size(&e.path()))
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn measure(args: &Measure) -> Result<i32> {

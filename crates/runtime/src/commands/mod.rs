@@ -1,6 +1,8 @@
 //! One module per `rune` subcommand. Each returns the process exit code.
 
 pub mod attest;
+pub mod check;
+pub mod completion;
 pub mod create;
 pub mod delete;
 pub mod enclave;
@@ -47,5 +49,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Restore(_) => {
             anyhow::bail!("restore is not supported by rune (no CRIU integration)")
         }
+        Command::Check(args) => check::check(&args),
+        Command::Completion(args) => completion::completion(args.shell),
     }
 }
