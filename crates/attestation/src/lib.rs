@@ -5,6 +5,8 @@
 //! - [`quote`]: a strict parser of DCAP quotes (v3, v4, v5);
 //! - [`dcap`]: verification of real SGX/TDX quotes against Intel's root with collateral
 //!   ([`dcap::verify`]), and where collateral comes from ([`dcap::CollateralSource`]);
+//! - [`sgx_qvl`]: our own verification of SGX quotes v3/v4 with collateral (`dcap-qvl` 0.7
+//!   verifies SGX v3 only), behind [`dcap::verify`] for SGX v4;
 //! - [`pccs`]: collateral from a PCCS-compatible service, with an on-disk cache;
 //! - [`sim`]: the software TEE's PKI, quotes and verifier (never mistaken for hardware);
 //! - [`sample`]: Confidential Containers' `sample` TEE evidence;
@@ -38,6 +40,7 @@ pub mod quote;
 pub mod ratls;
 pub mod report;
 pub mod sample;
+pub mod sgx_qvl;
 pub mod sim;
 
 pub use attester::{Attester, AttesterError};
