@@ -22,10 +22,12 @@
 //! touches TEE interfaces (configfs-tsm files, the aesmd socket), and only when called.
 //!
 //! What is proven against what: DCAP verification ([`dcap`]) is tested against real Intel SGX
-//! and TDX quotes with their collateral. The attesters are tested only against fakes of their
-//! interfaces (a directory behaving like configfs-tsm, a fake aesmd socket server), since no
-//! TEE hardware is available here; RA-TLS is tested end to end with sim evidence. See
-//! `docs/attestation.md`.
+//! (v3) and TDX quotes with their collateral. SGX v4 quotes are tested only against a synthetic
+//! Intel-shaped PKI (no real one is available); the own path that verifies them
+//! ([`sgx_qvl`]) agrees with `dcap-qvl` on the real SGX v3 sample. The attesters are tested
+//! only against fakes of their interfaces (a directory behaving like configfs-tsm, a fake aesmd
+//! socket server), since no TEE hardware is available here; RA-TLS is tested end to end with
+//! sim evidence. See `docs/attestation.md`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
