@@ -144,3 +144,105 @@ fn bad_arguments_name_the_value() {
         "{out:#?}"
     );
 }
+
+/// The synthetic SGX v4 fixture (crates/attestation/tests/data/sgx_v4): an Intel-shaped PKI
+/// with its own root, so it verifies only with that root given as `--root-ca`.
+fn v4(name: &str) -> String {
+    data(&format!("sgx_v4/{name}"))
+}
+
+#[test]
+fn sgx_v4_quote_verifies_against_the_configured_root() {
+    let (quote, collateral, root) = (v4("quote"), v4("collateral.json"), v4("root_ca.pem"));
+    let base = [
+        "--quote",
+        &quote,
+        "--collateral",
+        &collateral,
+        "--at",
+        "2026-01-01T00:00:00Z",
+        "--root-ca",
+        &root,
+    ];
+    let (code, json) = verify(&base);
+    assert_eq!(code, 1, "{json}");
+    assert_eq!(json["verdict"], "rejected");
+    assert_eq!(json["tcb_status"], "SWHardeningNeeded");
+
+    let mut allowed = base.to_vec();
+    allowed.extend(["--allow-status", "SWHardeningNeeded"]);
+    let (code, json) = verify(&allowed);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["verdict"], "accepted");
+    assert_eq!(json["tee"], "sgx");
+    assert_eq!(json["mrenclave"], "e1".repeat(32));
+    assert_eq!(json["mrsigner"], "5e".repeat(32));
+    assert_eq!(json["isv_prod_id"], 7);
+    assert_eq!(json["isv_svn"], 3);
+    assert_eq!(json["debug"], false);
+    assert_eq!(json["advisory_ids"], serde_json::json!(["INTEL-SA-00615"]));
+    assert!(json["report_data"]
+        .as_str()
+        .unwrap()
+        .starts_with(&hex_of(b"v4 synthetic")));
+}
+
+#[test]
+fn sgx_v4_quote_is_rejected_without_its_root_when_revoked_or_tampered() {
+    let (quote, collateral) = (v4("quote"), v4("collateral.json"));
+    let at = ["--at", "2026-01-01T00:00:00Z"];
+    let mut args = vec!["--quote", &quote, "--collateral", &collateral];
+    args.extend(at);
+    let (code, json) = verify(&args);
+    assert_eq!(code, 1);
+    assert!(
+        json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not end at intel's sgx root ca"),
+        "{json}"
+    );
+
+    let (rq, rc, rr) = (
+        v4("revoked_quote"),
+        v4("revoked_collateral.json"),
+        v4("revoked_root_ca.pem"),
+    );
+    let mut args = vec!["--quote", &rq, "--collateral", &rc, "--root-ca", &rr];
+    args.extend(at);
+    args.extend(["--allow-status", "SWHardeningNeeded"]);
+    let (code, json) = verify(&args);
+    assert_eq!(code, 1);
+    assert_eq!(
+        json["reason"],
+        "dcap verification failed: pck certificate chain does not verify: CertRevoked"
+    );
+
+    let mut bytes = std::fs::read(&quote).unwrap();
+    bytes[48 + 64] ^= 1; // MRENCLAVE
+    let dir = tempfile::tempdir().unwrap();
+    let tampered = dir.path().join("q");
+    std::fs::write(&tampered, bytes).unwrap();
+    let tampered = tampered.to_string_lossy().into_owned();
+    let root = v4("root_ca.pem");
+    let mut args = vec![
+        "--quote",
+        &tampered,
+        "--collateral",
+        &collateral,
+        "--root-ca",
+        &root,
+    ];
+    args.extend(at);
+    args.extend(["--allow-status", "SWHardeningNeeded"]);
+    let (code, json) = verify(&args);
+    assert_eq!(code, 1);
+    assert_eq!(
+        json["reason"],
+        "dcap verification failed: quote signature over header and report body is not valid for the attestation key"
+    );
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,16 +1,21 @@
-//! Verification benchmarks: DCAP on the two Intel sample quotes, and the sim quote path.
+//! Verification benchmarks: DCAP on the two Intel sample quotes, SGX v4 on the synthetic
+//! fixture (our own path), our own path on the SGX v3 sample (against dcap-qvl's figure), and
+//! the sim quote path.
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use attestation::sim::{SimPki, SimQuoter, SimVerifier};
-use attestation::{dcap, Collateral};
+use attestation::{dcap, sgx_qvl, Collateral};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 const SGX_QUOTE: &[u8] = include_bytes!("../tests/data/sgx_quote");
 const TDX_QUOTE: &[u8] = include_bytes!("../tests/data/tdx_quote");
 const SGX_COLLATERAL: &[u8] = include_bytes!("../tests/data/sgx_quote_collateral.json");
 const TDX_COLLATERAL: &[u8] = include_bytes!("../tests/data/tdx_quote_collateral.json");
+const V4_QUOTE: &[u8] = include_bytes!("../tests/data/sgx_v4/quote");
+const V4_COLLATERAL: &[u8] = include_bytes!("../tests/data/sgx_v4/collateral.json");
+const V4_ROOT: &[u8] = include_bytes!("../tests/data/sgx_v4/root_ca.pem");
 
 fn dcap_verify(c: &mut Criterion) {
     // 2025-07-01T00:00:00Z, inside the sample collateral's validity.
@@ -22,6 +27,26 @@ fn dcap_verify(c: &mut Criterion) {
     });
     c.bench_function("dcap_verify_tdx_sample", |b| {
         b.iter(|| dcap::verify(black_box(TDX_QUOTE), &tdx, at).expect("verifies"))
+    });
+    c.bench_function("sgx_qvl_verify_sgx_v3_sample", |b| {
+        b.iter(|| {
+            sgx_qvl::verify(
+                black_box(SGX_QUOTE),
+                sgx.as_dcap_qvl(),
+                at,
+                dcap::INTEL_SGX_ROOT_CA_DER,
+            )
+            .expect("verifies")
+        })
+    });
+    // 2026-01-01T00:00:00Z, inside the synthetic fixture's validity.
+    let v4_at = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+    let v4 = Collateral::from_json(V4_COLLATERAL).expect("fixture collateral parses");
+    let root = attestation::quote::parse_pem_chain(V4_ROOT)
+        .expect("fixture root parses")
+        .remove(0);
+    c.bench_function("dcap_verify_sgx_v4_synthetic", |b| {
+        b.iter(|| dcap::verify_with_root(black_box(V4_QUOTE), &v4, v4_at, &root).expect("verifies"))
     });
 }
 

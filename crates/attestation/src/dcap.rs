@@ -6,8 +6,9 @@
 //! [`crate::quote`]), a clear error when the collateral has expired or is for another
 //! platform, a clear error for a sim quote, and [`Claims`].
 //!
-//! Supported: SGX quotes v3, TDX quotes v4 and v5, certification data type 5 (PEM chain in
-//! the quote). SGX v4 quotes are refused: `dcap-qvl` 0.7 verifies SGX v3 only.
+//! Supported: SGX quotes v3 and v4, TDX quotes v4 and v5, certification data type 5 (PEM
+//! chain in the quote). `dcap-qvl` 0.7 verifies SGX v3 only, so SGX v4 quotes go through our
+//! own path, [`crate::sgx_qvl`], which reuses `dcap-qvl`'s collateral types and TCB matching.
 
 use std::fmt;
 use std::fs;
@@ -405,12 +406,17 @@ pub enum DcapError {
         /// Subject of the chain's last certificate.
         root_subject: String,
     },
-    /// An SGX quote of a version `dcap-qvl` does not verify.
-    #[error("sgx quote version {version} is not supported: the dcap verifier accepts sgx quote version 3")]
-    UnsupportedSgxVersion {
-        /// The quote's version.
-        version: u16,
+    /// The PCK chain does not end at the explicitly configured root CA.
+    #[error("pck certificate chain ends at {root_subject:?}, not at the configured root ca {configured_subject:?}")]
+    NotConfiguredRoot {
+        /// Subject of the chain's last certificate.
+        root_subject: String,
+        /// Subject of the configured root.
+        configured_subject: String,
     },
+    /// Our own SGX verification path (SGX v4 quotes) refused the quote.
+    #[error("dcap verification failed")]
+    Sgx(#[from] crate::sgx_qvl::SgxVerifyError),
     /// A check of the quote against the collateral failed (signature, chain, CRL, TCB).
     #[error("dcap verification failed: {reason}")]
     Verification {
@@ -425,23 +431,40 @@ pub enum DcapError {
     },
 }
 
-/// Verify a DCAP quote (SGX v3, TDX v4/v5) with its collateral at time `now`.
+/// Verify a DCAP quote (SGX v3/v4, TDX v4/v5) with its collateral at time `now`, trusting
+/// Intel's SGX Root CA.
 ///
 /// Debug enclaves verify (with `debug: true` in the claims): accepting them is policy, see
 /// [`crate::policy::AppraisalPolicy`]. A `Revoked` platform never verifies.
 pub fn verify(quote: &[u8], collateral: &Collateral, now: SystemTime) -> Result<Claims, DcapError> {
+    verify_with_root(quote, collateral, now, INTEL_SGX_ROOT_CA_DER)
+}
+
+/// [`verify`] with an explicitly configured root CA (DER) instead of Intel's: for a private
+/// Intel-shaped PKI, such as the one the tests build. The quote's PCK chain must end at it.
+///
+/// SGX v3 and TDX quotes go to `dcap-qvl`; SGX v4 quotes, which `dcap-qvl` 0.7 refuses, go to
+/// [`crate::sgx_qvl`], which runs the same checks.
+pub fn verify_with_root(
+    quote: &[u8],
+    collateral: &Collateral,
+    now: SystemTime,
+    root_der: &[u8],
+) -> Result<Claims, DcapError> {
     let parsed = Quote::parse(quote)?;
     let is_tdx = parsed.header.tee_type == TEE_TYPE_TDX;
-    if !is_tdx && parsed.header.version != 3 {
-        return Err(DcapError::UnsupportedSgxVersion {
-            version: parsed.header.version,
-        });
-    }
     let chain = parsed.pck_chain()?;
     let root = chain.last().map(Vec::as_slice).unwrap_or_default();
-    if root != INTEL_SGX_ROOT_CA_DER {
-        return Err(DcapError::NotIntelRoot {
-            root_subject: subject_of(root),
+    if root != root_der {
+        return Err(if root_der == INTEL_SGX_ROOT_CA_DER {
+            DcapError::NotIntelRoot {
+                root_subject: subject_of(root),
+            }
+        } else {
+            DcapError::NotConfiguredRoot {
+                root_subject: subject_of(root),
+                configured_subject: subject_of(root_der),
+            }
         });
     }
     let platform = QuotePlatform::of(quote)?;
@@ -465,20 +488,32 @@ pub fn verify(quote: &[u8], collateral: &Collateral, now: SystemTime) -> Result<
     let mut inner = collateral.inner.clone();
     inner.pck_certificate_chain = None;
     let quote_bytes = quote.get(..parsed.len).unwrap_or(quote);
-    let report = dcap_qvl::verify::QuoteVerifier::new(INTEL_SGX_ROOT_CA_DER.to_vec())
-        .allow_debug(true)
-        .verify(quote_bytes, &inner, secs)
-        .map_err(|e| DcapError::Verification {
-            reason: format!("{e:#}"),
-        })?;
-    let tcb_status: TcbStatus = report
-        .status
+    let (status, advisory_ids) = if !is_tdx && parsed.header.version == 4 {
+        let verified = crate::sgx_qvl::verify(quote_bytes, &inner, now, root_der)?;
+        (verified.status.to_string(), verified.advisory_ids)
+    } else {
+        let report = dcap_qvl::verify::QuoteVerifier::new(root_der.to_vec())
+            .allow_debug(true)
+            .verify(quote_bytes, &inner, secs)
+            .map_err(|e| DcapError::Verification {
+                reason: format!("{e:#}"),
+            })?;
+        (report.status, report.advisory_ids)
+    };
+    let tcb_status: TcbStatus = status
         .parse()
-        .map_err(|_| DcapError::UnknownStatus {
-            status: report.status.clone(),
-        })?;
-    let claims = claims_of(&parsed, tcb_status, report.advisory_ids);
-    tracing::debug!(tee = %claims.tee, tcb_status = %tcb_status, "dcap quote verified");
+        .map_err(|_| DcapError::UnknownStatus { status })?;
+    let claims = claims_of(&parsed, tcb_status, advisory_ids);
+    if root_der == INTEL_SGX_ROOT_CA_DER {
+        tracing::debug!(tee = %claims.tee, tcb_status = %tcb_status, "dcap quote verified");
+    } else {
+        tracing::info!(
+            tee = %claims.tee,
+            tcb_status = %tcb_status,
+            root = %subject_of(root_der),
+            "dcap quote verified against a configured root ca, not intel's"
+        );
+    }
     Ok(claims)
 }
 

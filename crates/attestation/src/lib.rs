@@ -5,6 +5,8 @@
 //! - [`quote`]: a strict parser of DCAP quotes (v3, v4, v5);
 //! - [`dcap`]: verification of real SGX/TDX quotes against Intel's root with collateral
 //!   ([`dcap::verify`]), and where collateral comes from ([`dcap::CollateralSource`]);
+//! - [`sgx_qvl`]: our own verification of SGX quotes v3/v4 with collateral (`dcap-qvl` 0.7
+//!   verifies SGX v3 only), behind [`dcap::verify`] for SGX v4;
 //! - [`pccs`]: collateral from a PCCS-compatible service, with an on-disk cache;
 //! - [`sim`]: the software TEE's PKI, quotes and verifier (never mistaken for hardware);
 //! - [`sample`]: Confidential Containers' `sample` TEE evidence;
@@ -20,10 +22,12 @@
 //! touches TEE interfaces (configfs-tsm files, the aesmd socket), and only when called.
 //!
 //! What is proven against what: DCAP verification ([`dcap`]) is tested against real Intel SGX
-//! and TDX quotes with their collateral. The attesters are tested only against fakes of their
-//! interfaces (a directory behaving like configfs-tsm, a fake aesmd socket server), since no
-//! TEE hardware is available here; RA-TLS is tested end to end with sim evidence. See
-//! `docs/attestation.md`.
+//! (v3) and TDX quotes with their collateral. SGX v4 quotes are tested only against a synthetic
+//! Intel-shaped PKI (no real one is available); the own path that verifies them
+//! ([`sgx_qvl`]) agrees with `dcap-qvl` on the real SGX v3 sample. The attesters are tested
+//! only against fakes of their interfaces (a directory behaving like configfs-tsm, a fake aesmd
+//! socket server), since no TEE hardware is available here; RA-TLS is tested end to end with
+//! sim evidence. See `docs/attestation.md`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -39,6 +43,7 @@ pub mod quote;
 pub mod ratls;
 pub mod report;
 pub mod sample;
+pub mod sgx_qvl;
 pub mod sim;
 
 pub use attester::{Attester, AttesterError};

@@ -10,7 +10,7 @@ use crate::claims::{Claims, TeeKind};
 use crate::dcap::{self, Collateral, INTEL_SGX_ROOT_CA_DER};
 use crate::policy::{AppraisalPolicy, Rejection, Verdict};
 use crate::quote::{Quote, TEE_TYPE_TDX};
-use crate::sim::SimVerifier;
+use crate::sim::{SimVerifier, SIM_QE_VENDOR_ID};
 
 /// The outcome of [`verify_quote_report`].
 ///
@@ -76,27 +76,42 @@ impl Serialize for VerifyReport {
 /// Verify a quote and appraise it: the pure function behind `rune attest verify`.
 ///
 /// The verifier is chosen from the quote: TDX quotes go to DCAP; SGX quotes whose PCK chain
-/// ends at Intel's SGX Root CA go to DCAP, others to the sim verifier when `sim_root` (PEM) is
-/// configured (without it they are rejected by DCAP with a hint). DCAP needs `collateral`.
+/// ends at Intel's SGX Root CA go to DCAP. `root_ca` (PEM) is an explicitly configured root:
+/// sim quotes (the sim QE vendor id) and any SGX quote not chained to it go to the sim
+/// verifier, which accepts only that root; other SGX quotes chained to it (a private
+/// Intel-shaped PKI) go to DCAP with that root instead of Intel's. Without `root_ca`, quotes
+/// not chained to Intel's root are rejected with a hint. DCAP needs `collateral`.
 /// Verification failures are reported as a rejected verdict with the error chain as reason.
 pub fn verify_quote_report(
     quote: &[u8],
     collateral: Option<&Collateral>,
     at: SystemTime,
     policy: &AppraisalPolicy,
-    sim_root: Option<&str>,
+    root_ca: Option<&str>,
 ) -> VerifyReport {
     let parsed = match Quote::parse(quote) {
         Ok(parsed) => parsed,
         Err(e) => return VerifyReport::rejected(None, format!("invalid quote: {e}")),
     };
     let is_tdx = parsed.header.tee_type == TEE_TYPE_TDX;
-    let intel_rooted = parsed
-        .pck_chain()
-        .is_ok_and(|chain| chain.last().map(Vec::as_slice) == Some(INTEL_SGX_ROOT_CA_DER));
+    let chain_root = parsed.pck_chain().ok().and_then(|mut chain| chain.pop());
+    let intel_rooted = chain_root.as_deref() == Some(INTEL_SGX_ROOT_CA_DER);
+    // An Intel-shaped quote chained to the configured root: DCAP against that root.
+    let configured_root = root_ca
+        .filter(|_| !is_tdx && parsed.header.qe_vendor_id != SIM_QE_VENDOR_ID)
+        .and_then(single_pem_cert)
+        .filter(|der| chain_root.as_ref() == Some(der));
 
-    let (tee, result) = match sim_root {
-        Some(root) if !is_tdx && !intel_rooted => {
+    let (tee, result) = match (root_ca, configured_root) {
+        (_, Some(root_der)) => {
+            let result = match collateral {
+                Some(collateral) => dcap::verify_with_root(quote, collateral, at, &root_der)
+                    .map_err(|e| chain_text(&e)),
+                None => Err("no collateral given: dcap verification of an sgx quote chained to the configured root ca needs collateral".to_owned()),
+            };
+            (TeeKind::Sgx, result)
+        }
+        (Some(root), None) if !is_tdx && !intel_rooted => {
             let result = SimVerifier::new(root)
                 .map_err(|e| format!("invalid sim root: {}", chain_text(&e)))
                 .and_then(|v| v.verify(quote, at).map_err(|e| chain_text(&e)));
@@ -107,10 +122,9 @@ pub fn verify_quote_report(
             let result = match collateral {
                 Some(collateral) => dcap::verify(quote, collateral, at).map_err(|e| chain_text(&e)),
                 None if !intel_rooted && !is_tdx => Err(chain_text(&dcap::DcapError::NotIntelRoot {
-                    root_subject: parsed
-                        .pck_chain()
-                        .ok()
-                        .and_then(|c| c.last().map(|der| dcap::subject_of(der)))
+                    root_subject: chain_root
+                        .as_deref()
+                        .map(dcap::subject_of)
                         .unwrap_or_default(),
                 })),
                 None => Err(format!(
@@ -137,6 +151,15 @@ pub fn verify_quote_report(
             }
         }
         Err(reason) => VerifyReport::rejected(Some(tee), reason),
+    }
+}
+
+/// The DER of a PEM holding exactly one certificate.
+fn single_pem_cert(pem: &str) -> Option<Vec<u8>> {
+    let mut certs = crate::quote::parse_pem_chain(pem.as_bytes()).ok()?;
+    match (certs.pop(), certs.is_empty()) {
+        (Some(der), true) => Some(der),
+        _ => None,
     }
 }
 

@@ -37,6 +37,11 @@ const TARGETS: &[(&str, Target)] = &[
     ("aesm_response", |data| {
         let _ = aesm_proto::Response::decode(data);
     }),
+    ("quote_parse", |data| {
+        if let Ok(quote) = attestation::quote::Quote::parse(data) {
+            let _ = quote.pck_chain();
+        }
+    }),
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -189,6 +194,33 @@ fn parsers_survive_random_and_mutated_inputs() {
             seeds.len(),
             started.elapsed()
         );
+    }
+}
+
+/// The `sgx_v4_verify` fuzz target's oracle on mutated seeds: full verification against the
+/// synthetic fixture never accepts a quote attesting to anything else. Few iterations: each
+/// one that parses runs the whole chain and signature verification.
+#[test]
+fn sgx_v4_verify_never_accepts_a_mutation() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/sgx_v4");
+    let collateral = attestation::Collateral::from_file(&dir.join("collateral.json")).unwrap();
+    let root = fs::read(dir.join("root_ca.pem")).unwrap();
+    let root = attestation::quote::parse_pem_chain(&root)
+        .unwrap()
+        .remove(0);
+    let original = fs::read(dir.join("quote")).unwrap();
+    let want = attestation::quote::Quote::parse(&original).unwrap();
+    let at = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+    let seeds = seeds("sgx_v4_verify");
+    let mut rng = Rng(0x0005_6b34_u64);
+    for _ in 0..iterations() / 40 {
+        let input = mutate(&mut rng, &seeds);
+        if attestation::sgx_qvl::verify(&input, collateral.as_dcap_qvl(), at, &root).is_ok() {
+            let got = attestation::quote::Quote::parse(&input).unwrap();
+            assert_eq!(got.signed, want.signed, "{}", hex::encode(&input));
+            assert_eq!(got.signature.qe_report, want.signature.qe_report);
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! - layouts: [`Secs`], [`SigStruct`], [`Report`] / [`ReportBody`], [`TargetInfo`],
 //!   [`KeyRequest`], the sealed-data header ([`SealedData`]) and DCAP quotes ([`Quote`]:
-//!   SGX v3, TDX v4); each has `parse` (exact length, checked reads, no transmutes) and
+//!   SGX v3 and v4, TDX v4); each has `parse` (exact length, checked reads, no transmutes) and
 //!   `encode`, and size/offset constants tested against the Intel SDM and SDK;
 //! - MRENCLAVE: [`Hasher`] replays ECREATE/EADD/EEXTEND exactly as the CPU measures;
 //! - SIGSTRUCT signing and verification with RSA-3072, e = 3, including Q1/Q2 ([`signing`]);
@@ -54,7 +54,7 @@ pub use keys::{
 pub use measure::{Chunks, Hasher, MeasureError, SecInfo, CHUNK_SIZE, PAGE_SIZE};
 pub use quote::{
     qe_report_data, CertificationData, QeReportCertificationData, Quote, QuoteError, QuoteHeader,
-    QuoteV3, TdReportBody, TdxQuoteV4,
+    QuoteV3, SgxQuoteV4, TdReportBody, TdxQuoteV4,
 };
 pub use report::{Report, ReportBody, TargetInfo};
 pub use seal::{

@@ -1,10 +1,12 @@
-//! DCAP ECDSA quotes: SGX quote v3 and TDX quote v4 (Intel "SGX ECDSA Quote Library API"
-//! and "TDX DCAP Quote Generation Library" specifications, appendix "Quote Format").
+//! DCAP ECDSA quotes: SGX quote v3, SGX quote v4 and TDX quote v4 (Intel "SGX ECDSA Quote
+//! Library API" and "TDX DCAP Quote Generation Library" specifications, appendix "Quote
+//! Format").
 //!
 //! ```text
-//! quote v3 (SGX)                               quote v4 (TDX, tee_type 0x81)
+//! quote v3 (SGX)                               quote v4 (TDX, tee_type 0x81; SGX, tee_type 0)
 //!   header                    48                 header                    48
 //!   ISV enclave report body  384                 TD report body (TD 1.0)  584
+//!                                                  or ISV enclave report body 384 (SGX)
 //!   signature data length    u32                 signature data length    u32
 //!   signature data:                              signature data:
 //!     ISV report signature    64 (r‖s)             quote signature         64
@@ -73,7 +75,7 @@ pub enum QuoteError {
         max: usize,
     },
     /// The quote version / TEE type combination is not one this crate parses.
-    #[error("unsupported quote version {version} with tee_type {tee_type:#x}: expected 3 (sgx) or 4 with tee_type 0x81 (tdx)")]
+    #[error("unsupported quote version {version} with tee_type {tee_type:#x}: expected 3 (sgx), 4 with tee_type 0 (sgx) or 4 with tee_type 0x81 (tdx)")]
     UnsupportedVersion {
         /// Header version.
         version: u16,
@@ -138,6 +140,20 @@ impl QuoteHeader {
             tee_type: TEE_TYPE_SGX,
             qe_svn,
             pce_svn,
+            qe_vendor_id,
+            user_data,
+        }
+    }
+
+    /// A version-4 SGX header with ECDSA-P256 keys (bytes 8..12 are reserved in v4; the QE
+    /// report in the signature data carries the QE's SVN).
+    pub fn sgx_v4(qe_vendor_id: [u8; 16], user_data: [u8; 20]) -> Self {
+        Self {
+            version: 4,
+            att_key_type: ATT_KEY_TYPE_ECDSA_P256,
+            tee_type: TEE_TYPE_SGX,
+            qe_svn: 0,
+            pce_svn: 0,
             qe_vendor_id,
             user_data,
         }
@@ -499,12 +515,66 @@ impl TdxQuoteV4 {
     }
 }
 
+/// An SGX ECDSA quote, version 4 (TEE type 0): the v3 header and ISV report body with the v4
+/// signature data, whose QE report, auth data and PCK chain sit in type-6 certification data.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SgxQuoteV4 {
+    /// The header (version 4, TEE type 0).
+    pub header: QuoteHeader,
+    /// The attested enclave's report body.
+    pub report_body: ReportBody,
+    /// ECDSA-P256 signature (r‖s) by the attestation key over header ‖ report body.
+    pub quote_signature: [u8; 64],
+    /// The attestation public key (x‖y).
+    pub attestation_key: [u8; 64],
+    /// Certification data, normally type 6 (see [`CertificationData::qe_report_certification`]).
+    pub certification_data: CertificationData,
+}
+
+impl SgxQuoteV4 {
+    /// The 432 bytes the quote signature covers: header ‖ report body.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(QUOTE_HEADER_SIZE + ReportBody::SIZE);
+        out.extend_from_slice(&self.header.encode());
+        out.extend_from_slice(&self.report_body.encode());
+        out
+    }
+
+    /// Encodes the quote.
+    pub fn encode(&self) -> Result<Vec<u8>, QuoteError> {
+        let mut sig = Vec::with_capacity(1024);
+        sig.extend_from_slice(&self.quote_signature);
+        sig.extend_from_slice(&self.attestation_key);
+        self.certification_data.write(&mut sig)?;
+        let mut out = self.signed_bytes();
+        out.extend_from_slice(&len_u32("signature_data", sig.len())?.to_le_bytes());
+        out.extend_from_slice(&sig);
+        Ok(out)
+    }
+
+    fn read(header: QuoteHeader, r: &mut Reader<'_>) -> Result<Self, ParseError> {
+        let report_body = ReportBody::read(r)?;
+        let mut sig = signature_data(r)?;
+        let quote = Self {
+            header,
+            report_body,
+            quote_signature: sig.array("quote_signature")?,
+            attestation_key: sig.array("attestation_key")?,
+            certification_data: CertificationData::read(&mut sig)?,
+        };
+        sig.finish()?;
+        Ok(quote)
+    }
+}
+
 /// A parsed DCAP quote.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Quote {
     /// SGX quote, version 3.
     SgxV3(Box<QuoteV3>),
+    /// SGX quote, version 4.
+    SgxV4(Box<SgxQuoteV4>),
     /// TDX quote, version 4.
     TdxV4(Box<TdxQuoteV4>),
 }
@@ -544,6 +614,7 @@ impl Quote {
         }
         let quote = match (header.version, header.tee_type) {
             (3, TEE_TYPE_SGX) => Quote::SgxV3(Box::new(QuoteV3::read(header, &mut r)?)),
+            (4, TEE_TYPE_SGX) => Quote::SgxV4(Box::new(SgxQuoteV4::read(header, &mut r)?)),
             (4, TEE_TYPE_TDX) => Quote::TdxV4(Box::new(TdxQuoteV4::read(header, &mut r)?)),
             (version, tee_type) => {
                 return Err(QuoteError::UnsupportedVersion { version, tee_type })
@@ -556,6 +627,7 @@ impl Quote {
     pub fn header(&self) -> &QuoteHeader {
         match self {
             Quote::SgxV3(q) => &q.header,
+            Quote::SgxV4(q) => &q.header,
             Quote::TdxV4(q) => &q.header,
         }
     }
@@ -564,6 +636,7 @@ impl Quote {
     pub fn report_data(&self) -> &[u8; 64] {
         match self {
             Quote::SgxV3(q) => &q.report_body.report_data,
+            Quote::SgxV4(q) => &q.report_body.report_data,
             Quote::TdxV4(q) => &q.td_report.report_data,
         }
     }
@@ -572,6 +645,7 @@ impl Quote {
     pub fn encode(&self) -> Result<Vec<u8>, QuoteError> {
         match self {
             Quote::SgxV3(q) => q.encode(),
+            Quote::SgxV4(q) => q.encode(),
             Quote::TdxV4(q) => q.encode(),
         }
     }
@@ -647,6 +721,42 @@ mod tests {
         assert_eq!(q.encode().unwrap(), SGX_QUOTE);
     }
 
+    /// The v3 sample's parts in the v4 layout: the body and signature keep their offsets, the
+    /// QE data moves into type-6 certification data right after the attestation key.
+    #[test]
+    fn sgx_v4_layout_matches_spec() {
+        let Quote::SgxV3(v3) = Quote::parse_exact(SGX_QUOTE).unwrap() else {
+            panic!("not sgx v3")
+        };
+        let v4 = SgxQuoteV4 {
+            header: QuoteHeader::sgx_v4(INTEL_QE_VENDOR_ID, v3.header.user_data),
+            report_body: v3.report_body.clone(),
+            quote_signature: v3.isv_report_signature,
+            attestation_key: v3.attestation_key,
+            certification_data: v3.qe.to_certification_data().unwrap(),
+        };
+        let bytes = v4.encode().unwrap();
+        assert_eq!(&bytes[..12], &[4, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&bytes[48..432], &SGX_QUOTE[48..432]);
+        let sig_len = u32::from_le_bytes(bytes[432..436].try_into().unwrap());
+        assert_eq!(usize::try_from(sig_len).unwrap(), bytes.len() - 436);
+        assert_eq!(&bytes[436..564], &SGX_QUOTE[436..564]);
+        assert_eq!(&bytes[564..566], &CERT_TYPE_QE_REPORT.to_le_bytes());
+        let inner_len = u32::from_le_bytes(bytes[566..570].try_into().unwrap());
+        assert_eq!(usize::try_from(inner_len).unwrap(), bytes.len() - 570);
+        // The nested QE report certification data is the v3 signature data's tail verbatim.
+        assert_eq!(&bytes[570..], &SGX_QUOTE[564..]);
+        assert_eq!(v4.signed_bytes()[48..], v3.signed_bytes()[48..]);
+        let parsed = Quote::parse_exact(&bytes).unwrap();
+        assert_eq!(parsed, Quote::SgxV4(Box::new(v4)));
+        assert_eq!(parsed.report_data(), &v3.report_body.report_data);
+        assert_eq!(parsed.encode().unwrap(), bytes);
+        // A v4 SGX quote whose certification data is cut short names the field.
+        let mut cut = bytes.clone();
+        cut[566..570].copy_from_slice(&(inner_len + 1).to_le_bytes());
+        assert!(Quote::parse(&cut).is_err());
+    }
+
     #[test]
     fn real_tdx_quote_parses_and_tolerates_padding() {
         let (quote, used) = Quote::parse_prefix(TDX_QUOTE).unwrap();
@@ -718,7 +828,7 @@ mod tests {
         q[0] = 5;
         assert_eq!(
             Quote::parse(&q).unwrap_err().to_string(),
-            "unsupported quote version 5 with tee_type 0x0: expected 3 (sgx) or 4 with tee_type 0x81 (tdx)"
+            "unsupported quote version 5 with tee_type 0x0: expected 3 (sgx), 4 with tee_type 0 (sgx) or 4 with tee_type 0x81 (tdx)"
         );
         let mut q = SGX_QUOTE.to_vec();
         q[2] = 3;
@@ -812,6 +922,26 @@ mod tests {
             };
             let bytes = quote.encode().unwrap();
             let Quote::TdxV4(parsed) = Quote::parse_exact(&bytes).unwrap() else { panic!() };
+            prop_assert_eq!(parsed.certification_data.qe_report_certification().unwrap(), qe);
+            prop_assert_eq!(*parsed, quote);
+        }
+
+        #[test]
+        fn sgx_v4_quote_round_trips(
+            body in arb_report_body(), qe in arb_qe(), user in any::<[u8; 20]>(),
+            sig in any::<[u8; 32]>(),
+        ) {
+            let quote = SgxQuoteV4 {
+                header: QuoteHeader::sgx_v4(INTEL_QE_VENDOR_ID, user),
+                report_body: body,
+                quote_signature: [sig, sig].concat().try_into().unwrap(),
+                attestation_key: [5; 64],
+                certification_data: qe.to_certification_data().unwrap(),
+            };
+            let bytes = quote.encode().unwrap();
+            prop_assert_eq!(&bytes[..2], &[4, 0]);
+            prop_assert_eq!(&bytes[4..8], &[0; 4]);
+            let Quote::SgxV4(parsed) = Quote::parse_exact(&bytes).unwrap() else { panic!() };
             prop_assert_eq!(parsed.certification_data.qe_report_certification().unwrap(), qe);
             prop_assert_eq!(*parsed, quote);
         }

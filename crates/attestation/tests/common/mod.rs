@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use attestation::Collateral;
 
+pub mod intel_pki;
+
 pub const SGX_QUOTE: &[u8] = include_bytes!("../data/sgx_quote");
 pub const TDX_QUOTE: &[u8] = include_bytes!("../data/tdx_quote");
 pub const SGX_COLLATERAL: &[u8] = include_bytes!("../data/sgx_quote_collateral.json");
