@@ -524,7 +524,8 @@ pub struct VerifyQuote {
     /// Also accept this TCB status (default only UpToDate); may repeat.
     #[arg(long = "allow-status")]
     pub allow_status: Vec<String>,
-    /// Root CA (PEM) of the software TEE, to accept sim quotes.
+    /// Root CA (PEM) to verify against instead of Intel's: the host's sim root (sim quotes), or
+    /// a private Intel-shaped PKI root (DCAP quotes, with --collateral).
     #[arg(long)]
     pub root_ca: Option<PathBuf>,
 }
