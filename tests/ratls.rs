@@ -8,7 +8,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use rune_integration_tests::sim::Sim;
-use rune_integration_tests::{built_binary, require_root, unique_id, wait_until, Bundle};
+use rune_integration_tests::{
+    built_binary, free_port, require_root, unique_id, wait_until, Bundle,
+};
 use serde_json::json;
 
 /// Where the sim root CA certificate is mounted in the peers.
@@ -39,23 +41,16 @@ fn peer(sim: &Sim, key: &Path, prod_id: u16) -> (Bundle, String) {
         let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
         namespaces.retain(|ns| ns["type"] != "network");
     });
-    let mut args = vec![
-        "enclave".to_owned(),
-        "sign".to_owned(),
-        "--bundle".to_owned(),
-        bundle.path().to_string_lossy().into_owned(),
-        "--key".to_owned(),
-        key.to_string_lossy().into_owned(),
-        "--any-args".to_owned(),
-        "--isv-prod-id".to_owned(),
-        prod_id.to_string(),
-    ];
+    let prod_id = prod_id.to_string();
+    let mut flags = vec!["--any-args", "--isv-prod-id", &prod_id];
+    let includes: Vec<String> = includes
+        .iter()
+        .map(|l| l.to_string_lossy().into_owned())
+        .collect();
     for lib in &includes {
-        args.push("--include".to_owned());
-        args.push(lib.to_string_lossy().into_owned());
+        flags.extend(["--include", lib.as_str()]);
     }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    sim.rt.call(&args).ok();
+    sim.sign_with(&bundle, key, &flags);
     let mrenclave = sim.measure(&bundle)["mrenclave"]
         .as_str()
         .unwrap()
@@ -80,21 +75,12 @@ fn set_args(bundle: &Bundle, args: &[&str]) {
     bundle.edit(|c| c["process"]["args"] = json!(args));
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
 #[test]
 fn two_sim_enclave_containers_attest_each_other() {
     require_root!();
     let sim = Sim::new();
     let key = sim.key("vendor.pem");
-    let warmup = sim.bundle(&["true"]);
-    sim.sign(&warmup, &key);
-    sim.run(&warmup, "warmup").ok();
+    sim.create_platform(&key);
     let (server, server_mr) = peer(&sim, &key, 1);
     let (client, client_mr) = peer(&sim, &key, 2);
     let (stranger, stranger_mr) = peer(&sim, &key, 3);

@@ -9,7 +9,9 @@ use std::time::Duration;
 use attestation::local_api::{Endpoint, LocalApi};
 use base64::Engine as _;
 use rune_integration_tests::sim::Sim;
-use rune_integration_tests::{built_binary, require_root, unique_id, wait_until, Bundle};
+use rune_integration_tests::{
+    built_binary, free_port, require_root, unique_id, wait_until, Bundle,
+};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -97,13 +99,6 @@ impl Drop for Verdictd {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// A sim enclave bundle that reaches `verdictd` (host network namespace) for `secrets`.
 fn kbs_bundle(sim: &Sim, verdictd: &Verdictd, secrets: &[&str], args: &[&str]) -> Bundle {
     let bundle = sim.bundle(args);
@@ -147,9 +142,7 @@ fn secrets_reach_the_registered_image_on_a_tmpfs_and_a_changed_image_is_refused(
     let sim = Sim::new();
     let key = sim.key("tenant.pem");
     // The platform (and its root CA) exists once a first enclave has been signed and run.
-    let warmup = sim.bundle(&["true"]);
-    sim.sign(&warmup, &key);
-    sim.run(&warmup, "warmup").ok();
+    sim.create_platform(&key);
     let verdictd = Verdictd::start(&sim);
     let secret = b"tenant secret: 0123456789abcdef";
     verdictd.set_resource("tenant/keys/db", secret);
@@ -213,9 +206,7 @@ fn missing_secret_or_unreachable_kbs_fail_the_create_with_the_reason() {
     require_root!();
     let sim = Sim::new();
     let key = sim.key("tenant.pem");
-    let warmup = sim.bundle(&["true"]);
-    sim.sign(&warmup, &key);
-    sim.run(&warmup, "warmup").ok();
+    sim.create_platform(&key);
     let verdictd = Verdictd::start(&sim);
 
     let bundle = kbs_bundle(&sim, &verdictd, &["kbs:///tenant/keys/absent"], &["true"]);
@@ -294,9 +285,7 @@ fn token_and_resources_over_the_container_unix_socket() {
     require_root!();
     let sim = Sim::new();
     let key = sim.key("k.pem");
-    let warmup = sim.bundle(&["true"]);
-    sim.sign(&warmup, &key);
-    sim.run(&warmup, "warmup").ok();
+    sim.create_platform(&key);
     let verdictd = Verdictd::start(&sim);
     verdictd.set_resource("tenant/keys/api", b"resource-over-socket");
     let bundle = kbs_bundle(&sim, &verdictd, &[], &["sleep", "60"]);

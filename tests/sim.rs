@@ -234,17 +234,7 @@ fn exec_into_a_sim_enclave_signed_for_any_args() {
     let sim = Sim::new();
     let bundle = sim.bundle(&["sleep", "1000"]);
     let key = sim.key("k1.pem");
-    sim.rt
-        .call(&[
-            "enclave",
-            "sign",
-            "--bundle",
-            &bundle.path().to_string_lossy(),
-            "--key",
-            &key.to_string_lossy(),
-            "--any-args",
-        ])
-        .ok();
+    sim.sign_with(&bundle, &key, &["--any-args"]);
     let id = unique_id("sim-exec");
     sim.rt
         .call(&[

@@ -312,6 +312,14 @@ fn read_all(mut file: std::fs::File) -> String {
     text
 }
 
+/// A free TCP port on loopback (for servers that take an explicit address).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 /// cgroup directories named `id` anywhere under /sys/fs/cgroup: what a deleted container must
 /// not leave behind.
 pub fn cgroups_named(id: &str) -> Vec<PathBuf> {

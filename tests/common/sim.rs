@@ -62,17 +62,24 @@ impl Sim {
 
     /// Signs `bundle` with `key`; returns `rune enclave measure --format json`.
     pub fn sign(&self, bundle: &Bundle, key: &Path) -> Value {
-        self.rt
-            .call(&[
-                "enclave",
-                "sign",
-                "--bundle",
-                &bundle.path().to_string_lossy(),
-                "--key",
-                &key.to_string_lossy(),
-            ])
-            .ok();
+        self.sign_with(bundle, key, &[])
+    }
+
+    /// Signs `bundle` with `key` and more `rune enclave sign` flags; returns the measurement.
+    pub fn sign_with(&self, bundle: &Bundle, key: &Path, flags: &[&str]) -> Value {
+        let (bundle_dir, key) = (bundle.path().to_string_lossy(), key.to_string_lossy());
+        let mut args = vec!["enclave", "sign", "--bundle", &bundle_dir, "--key", &key];
+        args.extend_from_slice(flags);
+        self.rt.call(&args).ok();
         self.measure(bundle)
+    }
+
+    /// Runs a first enclave container (signed with `key`), so the host's sim platform and its
+    /// root CA exist: rune creates them on first use.
+    pub fn create_platform(&self, key: &Path) {
+        let first = self.bundle(&["true"]);
+        self.sign(&first, key);
+        self.run(&first, "first-use").ok();
     }
 
     /// `rune enclave measure --format json` of `bundle`.
