@@ -343,22 +343,17 @@ impl QuoteV3 {
 
     /// The 432 bytes the ISV report signature covers: header ‖ report body.
     pub fn signed_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(QUOTE_HEADER_SIZE + ReportBody::SIZE);
-        out.extend_from_slice(&self.header.encode());
-        out.extend_from_slice(&self.report_body.encode());
-        out
+        sgx_signed_bytes(&self.header, &self.report_body)
     }
 
     /// Encodes the quote.
     pub fn encode(&self) -> Result<Vec<u8>, QuoteError> {
-        let mut sig = Vec::with_capacity(1024);
-        sig.extend_from_slice(&self.isv_report_signature);
-        sig.extend_from_slice(&self.attestation_key);
-        self.qe.write(&mut sig)?;
-        let mut out = self.signed_bytes();
-        out.extend_from_slice(&len_u32("signature_data", sig.len())?.to_le_bytes());
-        out.extend_from_slice(&sig);
-        Ok(out)
+        encode_sgx(
+            self.signed_bytes(),
+            &self.isv_report_signature,
+            &self.attestation_key,
+            |sig| self.qe.write(sig),
+        )
     }
 
     fn read(header: QuoteHeader, r: &mut Reader<'_>) -> Result<Self, ParseError> {
@@ -534,22 +529,17 @@ pub struct SgxQuoteV4 {
 impl SgxQuoteV4 {
     /// The 432 bytes the quote signature covers: header ‖ report body.
     pub fn signed_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(QUOTE_HEADER_SIZE + ReportBody::SIZE);
-        out.extend_from_slice(&self.header.encode());
-        out.extend_from_slice(&self.report_body.encode());
-        out
+        sgx_signed_bytes(&self.header, &self.report_body)
     }
 
     /// Encodes the quote.
     pub fn encode(&self) -> Result<Vec<u8>, QuoteError> {
-        let mut sig = Vec::with_capacity(1024);
-        sig.extend_from_slice(&self.quote_signature);
-        sig.extend_from_slice(&self.attestation_key);
-        self.certification_data.write(&mut sig)?;
-        let mut out = self.signed_bytes();
-        out.extend_from_slice(&len_u32("signature_data", sig.len())?.to_le_bytes());
-        out.extend_from_slice(&sig);
-        Ok(out)
+        encode_sgx(
+            self.signed_bytes(),
+            &self.quote_signature,
+            &self.attestation_key,
+            |sig| self.certification_data.write(sig),
+        )
     }
 
     fn read(header: QuoteHeader, r: &mut Reader<'_>) -> Result<Self, ParseError> {
@@ -565,6 +555,32 @@ impl SgxQuoteV4 {
         sig.finish()?;
         Ok(quote)
     }
+}
+
+/// Header ‖ SGX report body: what the signature of an SGX quote (v3 or v4) covers.
+fn sgx_signed_bytes(header: &QuoteHeader, body: &ReportBody) -> Vec<u8> {
+    let mut out = Vec::with_capacity(QUOTE_HEADER_SIZE + ReportBody::SIZE);
+    out.extend_from_slice(&header.encode());
+    out.extend_from_slice(&body.encode());
+    out
+}
+
+/// An SGX quote's bytes: the signed part, then the signature data (signature, attestation key
+/// and the certification part `write_certification` appends) behind its length.
+fn encode_sgx(
+    signed: Vec<u8>,
+    signature: &[u8],
+    attestation_key: &[u8],
+    write_certification: impl FnOnce(&mut Vec<u8>) -> Result<(), QuoteError>,
+) -> Result<Vec<u8>, QuoteError> {
+    let mut sig = Vec::with_capacity(1024);
+    sig.extend_from_slice(signature);
+    sig.extend_from_slice(attestation_key);
+    write_certification(&mut sig)?;
+    let mut out = signed;
+    out.extend_from_slice(&len_u32("signature_data", sig.len())?.to_le_bytes());
+    out.extend_from_slice(&sig);
+    Ok(out)
 }
 
 /// A parsed DCAP quote.
