@@ -42,14 +42,15 @@ const REPORT_DATA_LEN: usize = 64;
 
 /// What the API serves from: the enclave's attester and, when configured, a KBS client.
 pub struct Services {
-    attester: Arc<dyn Attester>,
+    tee: TeeKind,
+    evidence: Arc<dyn EvidenceProvider>,
     kbs: Option<Mutex<KbsClient>>,
 }
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Services")
-            .field("tee", &self.attester.tee())
+            .field("tee", &self.tee)
             .field("kbs", &self.kbs.is_some())
             .finish()
     }
@@ -74,12 +75,15 @@ impl ApiError {
     }
 
     /// KBS refusals keep their status (401, 403, 404); anything else is the agent's failure.
-    fn from_kbs(context: &str, error: &KbsError) -> Self {
+    fn from_kbs(context: &str, error: KbsError) -> Self {
         let status = error
             .status()
             .filter(|s| matches!(s, 401 | 403 | 404))
             .unwrap_or(500);
-        Self::new(status, format!("{context}: {}", error_chain(error)))
+        Self::new(
+            status,
+            format!("{context}: {:#}", anyhow::Error::new(error)),
+        )
     }
 }
 
@@ -87,13 +91,18 @@ impl Services {
     /// Services of an enclave whose evidence `attester` produces; `kbs` (without a provider:
     /// one is set here) reaches verdictd.
     pub fn new(attester: Arc<dyn Attester>, kbs: Option<KbsClient>) -> Self {
-        let kbs = kbs.map(|client| Mutex::new(client.with_provider(evidence_provider(&attester))));
-        Self { attester, kbs }
+        let evidence = evidence_provider(&attester);
+        let kbs = kbs.map(|client| Mutex::new(client.with_provider(Arc::clone(&evidence))));
+        Self {
+            tee: attester.tee(),
+            evidence,
+            kbs,
+        }
     }
 
     /// The TEE whose evidence this serves.
     pub fn tee(&self) -> TeeKind {
-        self.attester.tee()
+        self.tee
     }
 
     /// Evidence JSON whose REPORTDATA is `runtime_data`, zero padded.
@@ -109,9 +118,12 @@ impl Services {
         }
         let mut report_data = [0u8; REPORT_DATA_LEN];
         report_data[..runtime_data.len()].copy_from_slice(runtime_data);
-        let evidence = evidence_provider(&self.attester)
-            .evidence(&report_data)
-            .map_err(|e| ApiError::new(500, format!("{} evidence: {}", self.tee(), chain(&*e))))?;
+        let evidence = self.evidence.evidence(&report_data).map_err(|e| {
+            ApiError::new(
+                500,
+                format!("{} evidence: {:#}", self.tee, anyhow::anyhow!(e)),
+            )
+        })?;
         serde_json::to_vec(&evidence).map_err(|e| ApiError::new(500, e.to_string()))
     }
 
@@ -120,7 +132,7 @@ impl Services {
         let mut kbs = self.kbs()?;
         let token = kbs
             .attest()
-            .map_err(|e| ApiError::from_kbs("attestation to the kbs", &e))?;
+            .map_err(|e| ApiError::from_kbs("attestation to the kbs", e))?;
         let key = kbs
             .tee_key()
             .private_key_pem()
@@ -135,7 +147,7 @@ impl Services {
     pub fn resource(&self, path: &ResourcePath) -> Result<Zeroizing<Vec<u8>>, ApiError> {
         let mut kbs = self.kbs()?;
         kbs.get_resource(path)
-            .map_err(|e| ApiError::from_kbs(&format!("kbs resource {path}"), &e))
+            .map_err(|e| ApiError::from_kbs(&format!("kbs resource {path}"), e))
     }
 
     fn kbs(&self) -> Result<std::sync::MutexGuard<'_, KbsClient>, ApiError> {
@@ -427,21 +439,6 @@ pub fn bind_unix(dir: &Path) -> io::Result<UnixListener> {
     let path = dir.join(SOCKET_NAME);
     UnixListener::bind(&path)
         .map_err(|e| io::Error::new(e.kind(), format!("binding {}: {e}", path.display())))
-}
-
-fn error_chain(error: &KbsError) -> String {
-    chain(error)
-}
-
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
