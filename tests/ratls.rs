@@ -71,8 +71,21 @@ fn shared_libraries(program: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn set_args(bundle: &Bundle, args: &[&str]) {
-    bundle.edit(|c| c["process"]["args"] = json!(args));
+/// `ratls_peer serve --listen ADDRESS` or `connect --to ADDRESS`, expecting `peer_mrenclave`.
+fn set_peer_args(bundle: &Bundle, mode: &str, address: &str, peer_mrenclave: &str) {
+    let flag = if mode == "serve" { "--listen" } else { "--to" };
+    bundle.edit(|c| {
+        c["process"]["args"] = json!([
+            "/bin/ratls_peer",
+            mode,
+            flag,
+            address,
+            "--peer-mrenclave",
+            peer_mrenclave,
+            "--sim-root",
+            ROOT_IN_CONTAINER
+        ])
+    });
 }
 
 #[test]
@@ -88,32 +101,8 @@ fn two_sim_enclave_containers_attest_each_other() {
 
     // The genuine client is accepted, both ways.
     let address = format!("127.0.0.1:{}", free_port());
-    set_args(
-        &server,
-        &[
-            "/bin/ratls_peer",
-            "serve",
-            "--listen",
-            &address,
-            "--peer-mrenclave",
-            &client_mr,
-            "--sim-root",
-            ROOT_IN_CONTAINER,
-        ],
-    );
-    set_args(
-        &client,
-        &[
-            "/bin/ratls_peer",
-            "connect",
-            "--to",
-            &address,
-            "--peer-mrenclave",
-            &server_mr,
-            "--sim-root",
-            ROOT_IN_CONTAINER,
-        ],
-    );
+    set_peer_args(&server, "serve", &address, &client_mr);
+    set_peer_args(&client, "connect", &address, &server_mr);
     let server_id = unique_id("ratls-server");
     let logs = tempfile::tempdir().unwrap();
     let server_out = logs.path().join("server.out");
@@ -144,32 +133,8 @@ fn two_sim_enclave_containers_attest_each_other() {
 
     // Another enclave of the same vendor, same key, is refused by the server's policy.
     let address = format!("127.0.0.1:{}", free_port());
-    set_args(
-        &server,
-        &[
-            "/bin/ratls_peer",
-            "serve",
-            "--listen",
-            &address,
-            "--peer-mrenclave",
-            &client_mr,
-            "--sim-root",
-            ROOT_IN_CONTAINER,
-        ],
-    );
-    set_args(
-        &stranger,
-        &[
-            "/bin/ratls_peer",
-            "connect",
-            "--to",
-            &address,
-            "--peer-mrenclave",
-            &server_mr,
-            "--sim-root",
-            ROOT_IN_CONTAINER,
-        ],
-    );
+    set_peer_args(&server, "serve", &address, &client_mr);
+    set_peer_args(&stranger, "connect", &address, &server_mr);
     let server_out = logs.path().join("server2.out");
     let server_run = spawn_detached(&sim, &server, &unique_id("ratls-server2"), &server_out);
     assert!(wait_until(Duration::from_secs(60), || read(&server_out)
