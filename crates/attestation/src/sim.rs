@@ -223,8 +223,8 @@ impl SimPki {
             what: "root key",
             reason: e.to_string(),
         })?;
-        // Building a quoter checks the PCK key and certificate belong together.
-        SimQuoter::new(&pki)?;
+        // The PCK key and certificate must belong together (no quoter is started for it).
+        pck_signer(&pki, &SystemRandom::new())?;
         Ok(pki)
     }
 
@@ -276,24 +276,8 @@ impl SimQuoter {
     /// Start a quoter: generate its attestation key and have the PCK key certify it.
     pub fn new(pki: &SimPki) -> Result<Self, SimError> {
         let rng = SystemRandom::new();
-        let pck_pkcs8 = pkcs8_of("pck key", &pki.pck_key_pem)?;
         let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
-        let pck_key =
-            EcdsaKeyPair::from_pkcs8(alg, &pck_pkcs8, &rng).map_err(|e| SimError::Pem {
-                what: "pck key",
-                reason: e.to_string(),
-            })?;
-        let pck_der = single_cert("pck certificate", &pki.pck_cert_pem)?;
-        let (_, pck_cert) = X509Certificate::from_der(&pck_der).map_err(|e| SimError::Pem {
-            what: "pck certificate",
-            reason: e.to_string(),
-        })?;
-        if pck_cert.public_key().subject_public_key.data.as_ref() != pck_key.public_key().as_ref() {
-            return Err(SimError::Pem {
-                what: "pck key",
-                reason: "does not match the pck certificate's public key".to_owned(),
-            });
-        }
+        let (pck_key, pck_der) = pck_signer(pki, &rng)?;
 
         let att_pkcs8 = Zeroizing::new(
             EcdsaKeyPair::generate_pkcs8(alg, &rng)
@@ -738,6 +722,28 @@ fn single_cert(what: &'static str, pem: &str) -> Result<Vec<u8>, SimError> {
             reason: "expected exactly one certificate".to_owned(),
         }),
     }
+}
+
+/// The PCK signing key and certificate (DER) of `pki`, checked to belong together.
+fn pck_signer(pki: &SimPki, rng: &SystemRandom) -> Result<(EcdsaKeyPair, Vec<u8>), SimError> {
+    let pck_pkcs8 = pkcs8_of("pck key", &pki.pck_key_pem)?;
+    let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let pck_key = EcdsaKeyPair::from_pkcs8(alg, &pck_pkcs8, rng).map_err(|e| SimError::Pem {
+        what: "pck key",
+        reason: e.to_string(),
+    })?;
+    let pck_der = single_cert("pck certificate", &pki.pck_cert_pem)?;
+    let (_, pck_cert) = X509Certificate::from_der(&pck_der).map_err(|e| SimError::Pem {
+        what: "pck certificate",
+        reason: e.to_string(),
+    })?;
+    if pck_cert.public_key().subject_public_key.data.as_ref() != pck_key.public_key().as_ref() {
+        return Err(SimError::Pem {
+            what: "pck key",
+            reason: "does not match the pck certificate's public key".to_owned(),
+        });
+    }
+    Ok((pck_key, pck_der))
 }
 
 fn pkcs8_of(what: &'static str, pem: &str) -> Result<Zeroizing<Vec<u8>>, SimError> {
