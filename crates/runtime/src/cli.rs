@@ -107,6 +107,11 @@ pub enum Command {
 }
 
 impl Command {
+    /// True for commands whose processes libcontainer moves into cgroups (see `cgroup_warmup`).
+    pub fn attaches_to_cgroups(&self) -> bool {
+        matches!(self, Self::Create(_) | Self::Run(_) | Self::Exec(_))
+    }
+
     /// True for commands that only print and run no hooks or containers.
     pub fn only_prints(&self) -> bool {
         matches!(

@@ -11,6 +11,7 @@
 pub mod agent;
 pub mod attestation_api;
 pub mod bundle;
+pub mod cgroup_warmup;
 pub mod cli;
 pub mod commands;
 pub mod config;

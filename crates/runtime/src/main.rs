@@ -9,6 +9,9 @@ use rune::{commands, logging};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.attaches_to_cgroups() {
+        rune::cgroup_warmup::start();
+    }
     if cli.command.only_prints() {
         rune::sys::default_sigpipe();
     }
