@@ -124,7 +124,9 @@ mod tests {
     #[test]
     fn the_warm_up_move_leaves_the_process_where_it_was() {
         let Some(procs) = own_cgroup_procs_file() else {
-            eprintln!("skipped: no cgroup.procs of this process's cgroup at the usual mount points");
+            eprintln!(
+                "skipped: no cgroup.procs of this process's cgroup at the usual mount points"
+            );
             return;
         };
         let pid = std::process::id();
@@ -139,7 +141,10 @@ mod tests {
         }
         let before = std::fs::read_to_string("/proc/self/cgroup").unwrap();
         rejoin_own_cgroup(&procs, pid);
-        assert_eq!(std::fs::read_to_string("/proc/self/cgroup").unwrap(), before);
+        assert_eq!(
+            std::fs::read_to_string("/proc/self/cgroup").unwrap(),
+            before
+        );
     }
 
     #[test]
