@@ -19,6 +19,21 @@ fn verify(args: &[&str]) -> (i32, Value) {
     (out.code, json)
 }
 
+/// Verifies `base` twice: rejected for its TCB `status`, then accepted once `--allow-status`
+/// names it. Returns the accepted verdict's JSON.
+fn accepted_only_with_status_allowed(base: &[&str], status: &str) -> Value {
+    let (code, json) = verify(base);
+    assert_eq!(code, 1, "{json}");
+    assert_eq!(json["verdict"], "rejected");
+    assert_eq!(json["tcb_status"], status);
+    let mut allowed = base.to_vec();
+    allowed.extend(["--allow-status", status]);
+    let (code, json) = verify(&allowed);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["verdict"], "accepted");
+    json
+}
+
 #[test]
 fn sgx_sample_is_accepted_only_when_its_status_is_allowed() {
     let (quote, collateral) = (data("sgx_quote"), data("sgx_quote_collateral.json"));
@@ -30,16 +45,7 @@ fn sgx_sample_is_accepted_only_when_its_status_is_allowed() {
         "--at",
         "2025-07-01T00:00:00Z",
     ];
-    let (code, json) = verify(&base);
-    assert_eq!(code, 1);
-    assert_eq!(json["verdict"], "rejected");
-    assert_eq!(json["tcb_status"], "ConfigurationAndSWHardeningNeeded");
-
-    let mut allowed = base.to_vec();
-    allowed.extend(["--allow-status", "ConfigurationAndSWHardeningNeeded"]);
-    let (code, json) = verify(&allowed);
-    assert_eq!(code, 0, "{json}");
-    assert_eq!(json["verdict"], "accepted");
+    let json = accepted_only_with_status_allowed(&base, "ConfigurationAndSWHardeningNeeded");
     assert_eq!(json["tee"], "sgx");
     assert_eq!(
         json["mrenclave"],
@@ -164,16 +170,7 @@ fn sgx_v4_quote_verifies_against_the_configured_root() {
         "--root-ca",
         &root,
     ];
-    let (code, json) = verify(&base);
-    assert_eq!(code, 1, "{json}");
-    assert_eq!(json["verdict"], "rejected");
-    assert_eq!(json["tcb_status"], "SWHardeningNeeded");
-
-    let mut allowed = base.to_vec();
-    allowed.extend(["--allow-status", "SWHardeningNeeded"]);
-    let (code, json) = verify(&allowed);
-    assert_eq!(code, 0, "{json}");
-    assert_eq!(json["verdict"], "accepted");
+    let json = accepted_only_with_status_allowed(&base, "SWHardeningNeeded");
     assert_eq!(json["tee"], "sgx");
     assert_eq!(json["mrenclave"], "e1".repeat(32));
     assert_eq!(json["mrsigner"], "5e".repeat(32));

@@ -256,28 +256,24 @@ fn collateral_of_another_pki_fails() {
 
 #[test]
 fn revoked_pck_fails() {
-    let pki = IntelPki::new(Platform {
+    let revoked_pck = Platform {
         revoke_pck: true,
         ..Platform::default()
-    });
-    let quote = pki.sgx_v4_quote(&enclave_body(false));
-    let err =
-        dcap::verify_with_root(&quote, &pki.collateral(), synth_at(), &pki.root_der).unwrap_err();
-    assert_eq!(
-        chain(&err),
-        "dcap verification failed: pck certificate chain does not verify: CertRevoked"
-    );
-    let pki = IntelPki::new(Platform {
+    };
+    let revoked_pck_ca = Platform {
         revoke_pck_ca: true,
         ..Platform::default()
-    });
-    let quote = pki.sgx_v4_quote(&enclave_body(false));
-    let err =
-        dcap::verify_with_root(&quote, &pki.collateral(), synth_at(), &pki.root_der).unwrap_err();
-    assert_eq!(
-        chain(&err),
-        "dcap verification failed: pck certificate chain does not verify: CertRevoked"
-    );
+    };
+    for platform in [revoked_pck, revoked_pck_ca] {
+        let pki = IntelPki::new(platform);
+        let quote = pki.sgx_v4_quote(&enclave_body(false));
+        let err = dcap::verify_with_root(&quote, &pki.collateral(), synth_at(), &pki.root_der)
+            .unwrap_err();
+        assert_eq!(
+            chain(&err),
+            "dcap verification failed: pck certificate chain does not verify: CertRevoked"
+        );
+    }
 }
 
 #[test]
