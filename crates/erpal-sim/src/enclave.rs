@@ -14,7 +14,6 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::sync::{Mutex, PoisonError};
 
 use nix::fcntl::{fcntl, FcntlArg};
@@ -619,28 +618,30 @@ impl Handed {
 /// The workload processes started by this runtime, by pid.
 #[derive(Debug, Default)]
 pub struct Processes {
-    /// `Some(child)` until `pal_exec` takes it to wait; the entry stays (so `pal_kill` can
-    /// reach the process) until the exit is observed, before the zombie is reaped.
-    table: Mutex<BTreeMap<i32, Option<Child>>>,
+    /// `true` until `pal_exec` takes the process to wait for it; the entry stays (so
+    /// `pal_kill` can reach the process) until the exit is observed, before the zombie is
+    /// reaped.
+    table: Mutex<BTreeMap<i32, bool>>,
     last: Mutex<Option<i32>>,
 }
 
 impl Processes {
-    /// Records a started child.
-    pub fn insert(&self, child: Child) -> i32 {
-        let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
-        self.lock_table().insert(pid, Some(child));
+    /// Records a started child process of this process.
+    pub fn insert(&self, pid: i32) -> i32 {
+        self.lock_table().insert(pid, true);
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(pid);
         pid
     }
 
     /// Waits for `pid` to exit and returns its plain exit code (128+n for signal n).
     pub fn wait(&self, pid: i32) -> Result<i32, EnclaveError> {
-        let mut child = self
+        let waitable = self
             .lock_table()
             .get_mut(&pid)
-            .and_then(Option::take)
-            .ok_or(EnclaveError::NoProcess { pid })?;
+            .is_some_and(|waitable| std::mem::replace(waitable, false));
+        if !waitable {
+            return Err(EnclaveError::NoProcess { pid });
+        }
         let process_err = |step| move |source| EnclaveError::Process { pid, step, source };
         // Wait without reaping, drop the table entry, then reap: while the entry exists the
         // pid is alive or a zombie, so pal_kill never signals a recycled pid.
@@ -655,13 +656,7 @@ impl Processes {
             }
         }
         self.lock_table().remove(&pid);
-        let status = child.wait().map_err(process_err("reaping"))?;
-        use std::os::unix::process::ExitStatusExt;
-        let code = match (status.code(), status.signal()) {
-            (Some(code), _) => code,
-            (None, Some(signal)) => 128 + signal,
-            (None, None) => 255,
-        };
+        let code = reap(pid).map_err(process_err("reaping"))?;
         tracing::info!(tee = "sim", pid, code, "sim enclave process exited");
         Ok(code)
     }
@@ -695,20 +690,34 @@ impl Processes {
 
     /// Kills and reaps every process not yet waited for (at `pal_destroy`).
     pub fn kill_all(&self) {
-        let children: Vec<(i32, Option<Child>)> = std::mem::take(&mut *self.lock_table())
-            .into_iter()
-            .collect();
-        for (pid, child) in children {
-            if let Some(mut child) = child {
-                if let Err(error) = child.kill().and_then(|()| child.wait().map(drop)) {
+        let children = std::mem::take(&mut *self.lock_table());
+        for (pid, waitable) in children {
+            if waitable {
+                let killed = crate::ffi::sys::send_signal(pid, libc::SIGKILL)
+                    .and_then(|()| reap(pid).map(drop));
+                if let Err(error) = killed {
                     tracing::warn!(tee = "sim", pid, %error, "cannot kill a leftover workload process");
                 }
             }
         }
     }
 
-    fn lock_table(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, Option<Child>>> {
+    fn lock_table(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, bool>> {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Reaps child `pid` and returns its plain exit code (128+n for signal n).
+fn reap(pid: i32) -> io::Result<i32> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(128 + signal as i32),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(io::Error::from(e)),
+        }
     }
 }
 

@@ -45,8 +45,10 @@
 //!   policies; every trusted file must hash to its recorded SHA-256 (the error names the file
 //!   and both hashes; after a handover, the first launch skips files whose `fstat` identity
 //!   is the one epm measured, and runs the entrypoint from epm's sealed copy); the entrypoint is copied into a private memfd while hashed, the memfd
-//!   is sealed and `fexecve`d; the child is made non-dumpable, gets RLIMIT_CORE 0 and no_new_privs, and
-//!   the given stdio fds on 0/1/2. Returns the child's pid.
+//!   is sealed and `fexecve`d by a child that shares the runtime's memory until its exec
+//!   (`clone(CLONE_VM|CLONE_VFORK)`, as `posix_spawn`); the child is made non-dumpable, gets
+//!   RLIMIT_CORE 0 and no_new_privs, default signal dispositions, an empty signal mask and the
+//!   given stdio fds on 0/1/2. Returns the child's pid.
 //! - `pal_exec`: waits for the pid; `*exit_value` is the plain exit code (128+n for signal n).
 //! - `pal_kill(pid, sig)`: -1 = every started process, 0 = the last started one; any signal.
 //! - `pal_destroy`: kills and reaps leftover processes, drops the enclave (secrets zeroize).
@@ -65,7 +67,7 @@
 //!
 //! # Safety
 //!
-//! `unsafe` is denied at the root and allowed only in [`ffi`] (the exports and the fork/exec
+//! `unsafe` is denied at the root and allowed only in [`ffi`] (the exports and the clone/exec
 //! edge), each block with a `// SAFETY:` comment.
 
 #![deny(unsafe_code)]
