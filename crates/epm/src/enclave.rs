@@ -135,6 +135,24 @@ pub struct Ready {
     pub bytes: u64,
 }
 
+impl Ready {
+    /// Another enclave of the same key, executing the same sealed bytes.
+    ///
+    /// Sharing is safe because of what the bytes are: a copy of the entrypoint whose SHA-256
+    /// was checked against the manifest (so against MRENCLAVE, part of the key), in a memfd
+    /// sealed against writes, growth, shrinking and new seals, so no holder, the workloads
+    /// included, can change them. What an enclave must never inherit from another, state a
+    /// workload wrote, is not in it. Each enclave is still handed out once, and only under its
+    /// own key (one tenant): enclaves of different tenants never share bytes. The pool counts
+    /// the bytes once per enclave, which overstates what shared enclaves hold.
+    pub fn share(&self) -> io::Result<Self> {
+        Ok(Self {
+            entrypoint: self.entrypoint.try_clone()?,
+            bytes: self.bytes,
+        })
+    }
+}
+
 /// The measurement cache: file identity to digest, bounded, least recently used evicted.
 #[derive(Debug)]
 pub struct Measurements {

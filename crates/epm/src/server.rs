@@ -3,8 +3,13 @@
 //!
 //! One connection is one request. Hashing and memfd copies happen outside the pool's lock, so
 //! a large image being measured never blocks a hit for another. After an `acquire` the
-//! handed-out enclave's key is queued for refill up to its prewarm count; a refill that finds
-//! the image's files changed or gone forgets the key, so a changed image is never pooled.
+//! handed-out enclave's key is queued for refill up to its prewarm count, seeded with the
+//! handed-out enclave's sealed entrypoint: its bytes were checked against the key's manifest
+//! and the seals make them immutable, so the new enclaves share them instead of copying and
+//! hashing the file again (see [`Ready::share`]). A refill without a seed (after `warm`)
+//! builds from the rootfs, and one that finds the image's files changed or gone forgets the
+//! key; every `acquire` checks every trusted file before it hands anything out, so a changed
+//! image is never served.
 //!
 //! If the daemon dies at any point, nothing is left half-done for its clients: a handover
 //! socket is complete before its descriptor is sent, and a client that gets no complete answer
@@ -24,7 +29,7 @@ use nix::sys::socket::{
     bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
 };
 
-use crate::enclave::{build_ready, measure_files, BuildError, Image, Measurements};
+use crate::enclave::{build_ready, measure_files, BuildError, Image, Measurements, Ready};
 use crate::pool::{Key, Limits, Pool, Recipe};
 use crate::protocol::{self, Request, Response, MAX_MESSAGE};
 
@@ -33,7 +38,15 @@ use crate::protocol::{self, Request, Response, MAX_MESSAGE};
 pub struct State {
     pool: Mutex<Pool>,
     measurements: Measurements,
-    refill: Mutex<Sender<Key>>,
+    refill: Mutex<Sender<Refill>>,
+}
+
+/// A request to the refill worker: the key, and the sealed entrypoint of an enclave of that
+/// key just handed out, to share with the new ones.
+#[derive(Debug)]
+pub struct Refill {
+    key: Key,
+    seed: Option<Ready>,
 }
 
 /// Creates the socket at `path` (its directory 0700, the socket 0600), replacing a stale one
@@ -72,7 +85,7 @@ pub fn bind_socket(path: &Path) -> io::Result<UnixListener> {
 
 impl State {
     /// A new daemon state; the returned receiver feeds [`refill_worker`].
-    pub fn new(limits: Limits) -> (Arc<Self>, Receiver<Key>) {
+    pub fn new(limits: Limits) -> (Arc<Self>, Receiver<Refill>) {
         let (tx, rx) = mpsc::channel();
         let state = Arc::new(Self {
             pool: Mutex::new(Pool::new(limits)),
@@ -86,12 +99,12 @@ impl State {
         self.pool.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn queue_refill(&self, key: Key) {
+    fn queue_refill(&self, key: Key, seed: Option<Ready>) {
         let _ = self
             .refill
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .send(key);
+            .send(Refill { key, seed });
     }
 
     /// Answers one request; the descriptors are those that came with it. Returns the
@@ -192,6 +205,10 @@ impl State {
             files,
         };
         let socket = handover::package(&header, ready.entrypoint.as_fd())?;
+        let seed = ready
+            .share()
+            .inspect_err(|e| tracing::warn!(tee = "sim", error = %e, "refill will copy the entrypoint again"))
+            .ok();
         drop(ready);
         {
             let mut pool = self.pool();
@@ -209,7 +226,7 @@ impl State {
             hashed_bytes = hashed,
             "enclave handed over"
         );
-        self.queue_refill(key.clone());
+        self.queue_refill(key.clone(), seed);
         Ok((
             Response::Enclave {
                 hit,
@@ -240,7 +257,7 @@ impl State {
                 prewarm: count,
             },
         );
-        self.refill(&key)?;
+        self.refill(&key, None)?;
         let ready = u32::try_from(self.pool().ready(&key)).unwrap_or(u32::MAX);
         Ok((
             Response::Warmed {
@@ -252,14 +269,29 @@ impl State {
         ))
     }
 
-    /// Builds enclaves of `key` up to its prewarm count.
-    pub fn refill(&self, key: &Key) -> Result<(), BuildError> {
+    /// Brings `key` up to its prewarm count: enclaves sharing `seed`'s sealed entrypoint (the
+    /// last of them is the seed itself, so no extra descriptor outlives the refill), or,
+    /// without a seed, built from the rootfs.
+    pub fn refill(&self, key: &Key, seed: Option<Ready>) -> Result<(), BuildError> {
         let Some((missing, recipe)) = self.pool().wanted(key) else {
             return Ok(());
         };
-        for _ in 0..missing {
-            let (ready, _) = build_ready(&recipe.image, &recipe.rootfs, &self.measurements)
-                .inspect_err(|e| self.note_failure(key, e))?;
+        let mut seed = seed;
+        for built in 1..=missing {
+            let ready = match seed.take() {
+                Some(last) if built == missing => Ok(last),
+                Some(shared) => {
+                    let copy = shared.share().map_err(|source| BuildError::Memfd {
+                        path: recipe.image.manifest.entrypoint().to_owned(),
+                        source,
+                    });
+                    seed = Some(shared);
+                    copy
+                }
+                None => build_ready(&recipe.image, &recipe.rootfs, &self.measurements)
+                    .map(|(ready, _)| ready),
+            }
+            .inspect_err(|e| self.note_failure(key, e))?;
             if !self.pool().insert(key, ready) {
                 break;
             }
@@ -278,9 +310,9 @@ impl State {
 }
 
 /// Serves refill requests until the channel closes.
-pub fn refill_worker(state: Arc<State>, keys: Receiver<Key>) {
-    for key in keys {
-        if let Err(e) = state.refill(&key) {
+pub fn refill_worker(state: Arc<State>, requests: Receiver<Refill>) {
+    for Refill { key, seed } in requests {
+        if let Err(e) = state.refill(&key, seed) {
             tracing::warn!(tee = "sim", tenant = %key.tenant, error = %chain(&e), "refill failed; image forgotten");
         }
     }
