@@ -65,23 +65,17 @@ pub enum Reply {
     Error(String),
 }
 
-/// Serves requests on the inherited listening socket, one thread per connection.
-pub fn serve(listener: UnixListener, runtime: &'static EnclaveRuntime) {
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            match stream {
-                Ok(stream) => {
-                    std::thread::spawn(move || {
-                        if let Err(e) = handle(&stream, runtime) {
-                            tracing::warn!(error = %e, "enclave agent request failed");
-                            let _ = send_reply(&stream, &Reply::Error(e));
-                        }
-                    });
-                }
-                Err(e) => tracing::warn!(error = %e, "enclave agent accept failed"),
+/// The agent's service for [`crate::acceptor::Acceptor`]: each connection answered on a
+/// thread of its own.
+pub fn service(runtime: &'static EnclaveRuntime) -> impl Fn(UnixStream) + Send + 'static {
+    move |stream| {
+        std::thread::spawn(move || {
+            if let Err(e) = handle(&stream, runtime) {
+                tracing::warn!(error = %e, "enclave agent request failed");
+                let _ = send_reply(&stream, &Reply::Error(e));
             }
-        }
-    });
+        });
+    }
 }
 
 fn handle(stream: &UnixStream, runtime: &EnclaveRuntime) -> Result<(), String> {

@@ -17,9 +17,9 @@
 //! are `GET` with no body, one per connection.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -372,49 +372,29 @@ fn write_response<W: Write>(stream: &mut W, response: &Response) -> io::Result<(
     stream.flush()
 }
 
-/// Serves the unix socket, a thread per connection.
-pub fn serve_unix(listener: UnixListener, services: Arc<Services>) {
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            match stream {
-                Ok(stream) => {
-                    spawn_handler(stream, &services, |s| s.set_read_timeout(Some(IO_TIMEOUT)))
-                }
-                Err(e) => tracing::warn!(error = %e, "attestation api accept failed"),
-            }
-        }
-    });
+/// The unix socket's service for [`crate::acceptor::Acceptor`]: a thread per connection.
+pub fn unix_service(services: Arc<Services>) -> impl Fn(UnixStream) + Send + 'static {
+    move |stream| spawn_handler(stream, &services, |s| s.set_read_timeout(Some(IO_TIMEOUT)))
 }
 
-/// Serves TCP (bound to loopback), a thread per connection; non-loopback peers get 403, as
-/// CoCo's server answers them.
-pub fn serve_tcp(listener: TcpListener, services: Arc<Services>) {
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            match stream {
-                Ok(stream) => {
-                    let loopback = stream
-                        .peer_addr()
-                        .is_ok_and(|a: SocketAddr| a.ip().is_loopback());
-                    if !loopback {
-                        let mut stream = stream;
-                        let _ = write_response(
-                            &mut stream,
-                            &Response::error(ApiError::new(
-                                403,
-                                "only loopback clients are served",
-                            )),
-                        );
-                        continue;
-                    }
-                    spawn_handler(stream, &services, |s: &TcpStream| {
-                        s.set_read_timeout(Some(IO_TIMEOUT))
-                    });
-                }
-                Err(e) => tracing::warn!(error = %e, "attestation api accept failed"),
-            }
+/// The TCP port's service (bound to loopback), a thread per connection; non-loopback peers
+/// get 403, as CoCo's server answers them.
+pub fn tcp_service(services: Arc<Services>) -> impl Fn(TcpStream) + Send + 'static {
+    move |mut stream| {
+        let loopback = stream
+            .peer_addr()
+            .is_ok_and(|a: SocketAddr| a.ip().is_loopback());
+        if !loopback {
+            let _ = write_response(
+                &mut stream,
+                &Response::error(ApiError::new(403, "only loopback clients are served")),
+            );
+            return;
         }
-    });
+        spawn_handler(stream, &services, |s: &TcpStream| {
+            s.set_read_timeout(Some(IO_TIMEOUT))
+        });
+    }
 }
 
 fn spawn_handler<S: Read + Write + Send + 'static>(

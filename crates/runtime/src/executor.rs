@@ -19,14 +19,13 @@ use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use pal::{EnclaveRuntime, ExitValueKind, LogLevel, Pid, SignalPolicy, StdioFds};
 
+use crate::acceptor::Acceptor;
 use crate::attestation_api::{self, Services};
 use crate::bundle::{API_DIR, SECRETS_DIR};
 use crate::enclave::{EnclaveConfig, EnclaveType};
 
 /// The enclave runtime of this init process, loaded at create and used at start.
 static ENCLAVE_RUNTIME: OnceLock<EnclaveRuntime> = OnceLock::new();
-/// The attestation API's services, set up at create and served until the container exits.
-static ATTESTATION: OnceLock<Arc<Services>> = OnceLock::new();
 
 /// Signals forwarded to an enclave workload through `pal_kill`.
 const FORWARDED_SIGNALS: &[i32] = &[
@@ -159,8 +158,7 @@ impl Executor for RuneExecutor {
     }
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        if let Some(launch) = &self.enclave {
-            serve_attestation_tcp(launch.own_network);
+        if self.enclave.is_some() {
             let code = run_in_enclave(spec).unwrap_or_else(|e| {
                 tracing::error!(error = %e, "enclave workload did not start");
                 // After start, the container's stderr is the only channel to whoever runs it
@@ -234,28 +232,50 @@ fn init_enclave(launch: &EnclaveLaunch) -> Result<(), String> {
     let runtime = ENCLAVE_RUNTIME
         .get()
         .ok_or("enclave runtime was not kept after pal_init")?;
+    let mut acceptor = Acceptor::default();
     if let Some(fd) = launch.agent_fd {
         let listener = crate::agent::listener_from_fd(fd)
             .map_err(|e| format!("enclave agent socket descriptor {fd}: {e}"))?;
-        crate::agent::serve(listener, runtime);
+        acceptor.unix(listener, crate::agent::service(runtime));
     }
-    start_attestation_api(launch, runtime)
+    start_attestation_api(launch, runtime, &mut acceptor)?;
+    acceptor
+        .spawn()
+        .map_err(|e| format!("starting the enclave's services: {e}"))
 }
 
 /// Sets up the attestation API of this enclave, delivers `ENCLAVE_SECRETS` (a refusal fails the
-/// create with the KBS's reason) and serves the API's unix socket.
+/// create with the KBS's reason) and adds the API's sockets to `acceptor`: the unix socket
+/// always, 127.0.0.1:8006 when the container has its own network namespace (bound now; rune
+/// brings `lo` up after the create, and connections arrive from then on).
 fn start_attestation_api(
     launch: &EnclaveLaunch,
     runtime: &'static EnclaveRuntime,
+    acceptor: &mut Acceptor,
 ) -> Result<(), String> {
     let attester: Arc<dyn attestation::Attester> = match launch.config.kind {
         EnclaveType::Sim => {
             let fd = launch
                 .sim_quoter_fd
                 .ok_or("sim enclave launched without its quoter")?;
-            Arc::new(attestation::attester::SimAttester::with_quoter(
+            let exported = read_sim_quoter(fd)?;
+            // Imported at the first quote, not while the container starts: most workloads
+            // never ask for evidence, and the import (a P-256 key and its certification) is
+            // a tenth of a millisecond of every start.
+            let quoter = OnceLock::new();
+            Arc::new(attestation::attester::SimAttester::new(
                 move |report_data| sim_report_body(runtime, report_data),
-                read_sim_quoter(fd)?,
+                move |body| {
+                    quoter
+                        .get_or_init(|| {
+                            attestation::sim::SimQuoter::import(&exported)
+                                .map_err(|e| format!("sim quoter: {e}"))
+                        })
+                        .as_ref()
+                        .map_err(|e| -> attestation::attester::BoxError { e.clone().into() })?
+                        .quote(body)
+                        .map_err(|e| -> attestation::attester::BoxError { Box::new(e) })
+                },
             ))
         }
         EnclaveType::IntelSgx => Arc::new(attestation::attester::DcapAttester::new(
@@ -291,10 +311,21 @@ fn start_attestation_api(
     }
     let listener = attestation_api::bind_unix(Path::new(API_DIR))
         .map_err(|e| format!("attestation api socket: {e}"))?;
-    attestation_api::serve_unix(listener, Arc::clone(&services));
-    ATTESTATION
-        .set(services)
-        .map_err(|_| "attestation api set up twice".to_owned())
+    acceptor.unix(
+        listener,
+        attestation_api::unix_service(Arc::clone(&services)),
+    );
+    if !launch.own_network {
+        tracing::info!("attestation api on the unix socket only: the container shares a network namespace (the host's or a pod's)");
+        return Ok(());
+    }
+    match std::net::TcpListener::bind(attestation_api::TCP_ADDR) {
+        Ok(listener) => acceptor.tcp(listener, attestation_api::tcp_service(services)),
+        Err(e) => {
+            tracing::warn!(addr = attestation_api::TCP_ADDR, error = %e, "attestation api not served over tcp")
+        }
+    }
+    Ok(())
 }
 
 /// The REPORT BODY of this enclave with `report_data`, targeted at the sim quoting enclave.
@@ -310,7 +341,7 @@ fn sim_report_body(
 }
 
 /// Reads (and closes) the exported sim quoter `rune create` put in a memfd.
-fn read_sim_quoter(fd: RawFd) -> Result<attestation::sim::SimQuoter, String> {
+fn read_sim_quoter(fd: RawFd) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
     use std::io::{Read, Seek};
     let borrowed =
         crate::sys::inherited(fd).map_err(|e| format!("sim quoter descriptor {fd}: {e}"))?;
@@ -326,25 +357,7 @@ fn read_sim_quoter(fd: RawFd) -> Result<attestation::sim::SimQuoter, String> {
     file.rewind()
         .and_then(|()| file.read_to_end(&mut bytes))
         .map_err(|e| format!("reading the sim quoter: {e}"))?;
-    attestation::sim::SimQuoter::import(&bytes).map_err(|e| format!("sim quoter: {e}"))
-}
-
-/// Serves the attestation API on 127.0.0.1:8006 in the container's own network namespace (at
-/// start: rune brings `lo` up after the create).
-fn serve_attestation_tcp(launch_own_network: bool) {
-    let Some(services) = ATTESTATION.get() else {
-        return;
-    };
-    if !launch_own_network {
-        tracing::info!("attestation api on the unix socket only: the container shares a network namespace (the host's or a pod's)");
-        return;
-    }
-    match std::net::TcpListener::bind(attestation_api::TCP_ADDR) {
-        Ok(listener) => attestation_api::serve_tcp(listener, Arc::clone(services)),
-        Err(e) => {
-            tracing::warn!(addr = attestation_api::TCP_ADDR, error = %e, "attestation api not served over tcp")
-        }
-    }
+    Ok(bytes)
 }
 
 /// Starts the workload in the enclave, forwards signals, and returns its exit code (at start).
@@ -374,6 +387,11 @@ fn run_in_enclave(spec: &Spec) -> Result<i32, String> {
         .create_process(&executable, &argv, &env, StdioFds::inherit())
         .map_err(|e| e.to_string())?;
     let _ = pid_sender.send(pid);
+    let released = crate::sys::release_code_mappings();
+    tracing::debug!(
+        bytes = released,
+        "released the mappings of the code while the workload runs"
+    );
     let status = runtime.exec(pid).map_err(|e| e.to_string())?;
     if let Err(e) = runtime.destroy() {
         tracing::warn!(error = %e, "pal_destroy failed after the workload exited");

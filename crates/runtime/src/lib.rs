@@ -8,6 +8,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod acceptor;
 pub mod agent;
 pub mod attestation_api;
 pub mod bundle;
