@@ -16,8 +16,14 @@
 # the container runs); its hit/miss counters are printed after the run, so a figure taken on
 # misses cannot pass for a pooled one.
 #
-# Outputs in build/bench/epm/: epm.{md,json} (hyperfine), epm.dat, epm.png, summary.txt.
-# RUNS (default 20), WARMUP (default 3), SIZES (default "8 32 64 80") change the run.
+# hyperfine times each command's runs back to back, so a change in the machine's load between
+# the plain and the pooled runs shows up in their ratio. A second, paired stage therefore
+# alternates plain-S and epm-S runs (PAIRS of each per size, timed with bash's EPOCHREALTIME)
+# and reports the medians and their ratio: the figure for "within 10 % of plain".
+#
+# Outputs in build/bench/epm/: epm.{md,json} (hyperfine), epm.dat, epm.png, summary.txt,
+# paired.txt. RUNS (default 20), WARMUP (default 3), PAIRS (default 60; 0 skips the stage),
+# SIZES (default "8 32 64 80") change the run.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$(realpath "${1:-$top/target/release}")
@@ -77,6 +83,29 @@ for _ in $(seq 100); do "$epm" --socket "$RUNE_EPM_SOCKET" status >/dev/null 2>&
 
 hyperfine -N --warmup "${WARMUP:-3}" --runs "${RUNS:-20}" \
   --export-markdown "$out/epm.md" --export-json "$out/epm.json" "${cmds[@]}"
+
+# Paired stage: plain and pooled runs alternate, so both see the same load.
+median() { sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m / 1000 }'; }
+pairs=${PAIRS:-60}
+if [ "$pairs" -gt 0 ]; then
+  {
+    echo "| image | plain | sim, epm | epm / plain | pairs |"
+    echo "|---:|---:|---:|---:|---:|"
+    for s in $sizes; do
+      : > "$out/paired-$s.plain"; : > "$out/paired-$s.epm"
+      for i in $(seq $((pairs + 3))); do
+        for kind in plain epm; do
+          t0=${EPOCHREALTIME/[.,]/}
+          "$rune" --root "$root" run --bundle "$out/$kind-$s" "paired-$kind-$s" >/dev/null
+          t1=${EPOCHREALTIME/[.,]/}
+          [ "$i" -gt 3 ] && echo $((t1 - t0)) >> "$out/paired-$s.$kind"
+        done
+      done
+      p=$(median < "$out/paired-$s.plain"); e=$(median < "$out/paired-$s.epm")
+      awk -v s="$s" -v p="$p" -v e="$e" -v n="$pairs" 'BEGIN { printf "| %d MB | %.1f ms | %.1f ms | %.3f | %d |\n", s, p, e, e / p, n }'
+    done
+  } | tee "$out/paired.txt"
+fi
 "$epm" --socket "$RUNE_EPM_SOCKET" status > "$out/epm-status.json"
 
 # size, then median and stddev (ms) of plain, sim without epm, sim with epm.
