@@ -387,11 +387,6 @@ fn run_in_enclave(spec: &Spec) -> Result<i32, String> {
         .create_process(&executable, &argv, &env, StdioFds::inherit())
         .map_err(|e| e.to_string())?;
     let _ = pid_sender.send(pid);
-    let released = crate::sys::release_code_mappings();
-    tracing::debug!(
-        bytes = released,
-        "released the mappings of the code while the workload runs"
-    );
     let status = runtime.exec(pid).map_err(|e| e.to_string())?;
     if let Err(e) = runtime.destroy() {
         tracing::warn!(error = %e, "pal_destroy failed after the workload exited");
