@@ -18,8 +18,8 @@
 #
 # hyperfine times each command's runs back to back, so a change in the machine's load between
 # the plain and the pooled runs shows up in their ratio. A second, paired stage therefore
-# alternates plain-S and epm-S runs (PAIRS of each per size, timed with bash's EPOCHREALTIME)
-# and reports the medians and their ratio: the figure for "within 10 % of plain".
+# interleaves plain-S and epm-S runs in ABBA order (PAIRS of each per size, timed with bash's
+# EPOCHREALTIME) and reports the medians and their ratio: the figure for "within 10 % of plain".
 #
 # Outputs in build/bench/epm/: epm.{md,json} (hyperfine), epm.dat, epm.png, summary.txt,
 # paired.txt. RUNS (default 20), WARMUP (default 3), PAIRS (default 60; 0 skips the stage),
@@ -94,7 +94,11 @@ if [ "$pairs" -gt 0 ]; then
     for s in $sizes; do
       : > "$out/paired-$s.plain"; : > "$out/paired-$s.epm"
       for i in $(seq $((pairs + 3))); do
-        for kind in plain epm; do
+        # ABBA: each kind follows each kind equally often (a run's leftover kernel work, such
+        # as its namespaces' teardown, lands on the next run).
+        order="plain epm"
+        [ $((i % 2)) -eq 0 ] && order="epm plain"
+        for kind in $order; do
           t0=${EPOCHREALTIME/[.,]/}
           "$rune" --root "$root" run --bundle "$out/$kind-$s" "paired-$kind-$s" >/dev/null
           t1=${EPOCHREALTIME/[.,]/}
