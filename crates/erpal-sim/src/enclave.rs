@@ -627,10 +627,9 @@ pub struct Processes {
 
 impl Processes {
     /// Records a started child process of this process.
-    pub fn insert(&self, pid: i32) -> i32 {
+    pub fn insert(&self, pid: i32) {
         self.lock_table().insert(pid, true);
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(pid);
-        pid
     }
 
     /// Waits for `pid` to exit and returns its plain exit code (128+n for signal n).

@@ -96,12 +96,12 @@ pub(crate) fn create_process(
 ) -> Result<i32, EnclaveError> {
     let running = running()?;
     let prepared = running.enclave.prepare(path, argv, env)?;
-    let child = crate::ffi::sys::spawn(&prepared, stdio).map_err(|source| EnclaveError::Spawn {
+    let pid = crate::ffi::sys::spawn(&prepared, stdio).map_err(|e| EnclaveError::Spawn {
         path: prepared.entrypoint.clone(),
-        step: "fexecve",
-        source,
+        step: e.step,
+        source: e.source,
     })?;
-    let pid = running.processes.insert(child);
+    running.processes.insert(pid);
     tracing::info!(
         tee = "sim",
         pid,

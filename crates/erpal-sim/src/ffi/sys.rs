@@ -16,7 +16,7 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 use nix::fcntl::{fcntl, FcntlArg};
 
@@ -25,7 +25,35 @@ use crate::enclave::Prepared;
 /// Stack of the cloned child until it execs: it runs a handful of system calls.
 const CHILD_STACK_SIZE: usize = 64 * 1024;
 
-/// Everything the child reads, prepared before the clone; the child writes only `errno`.
+/// A workload that did not start: the step that failed and why.
+#[derive(Debug)]
+pub(crate) struct SpawnError {
+    /// What failed, e.g. `fexecve` or `dup2 of the stdio descriptors`.
+    pub step: &'static str,
+    /// The cause.
+    pub source: io::Error,
+}
+
+impl SpawnError {
+    fn at(step: &'static str) -> impl FnOnce(io::Error) -> Self {
+        move |source| Self { step, source }
+    }
+}
+
+/// The child's steps, in order; the child records the index of the one that failed.
+const CHILD_STEPS: [&str; 8] = [
+    "resetting signal dispositions",
+    "dup2 of the stdio descriptors",
+    "PR_SET_DUMPABLE",
+    "setrlimit RLIMIT_CORE",
+    "PR_SET_NO_NEW_PRIVS",
+    "clearing close-on-exec of the script",
+    "clearing the signal mask",
+    "fexecve",
+];
+
+/// Everything the child reads, prepared before the clone; the child writes only `errno` and
+/// `failed_step`.
 struct ChildContext {
     executable: RawFd,
     is_script: bool,
@@ -35,14 +63,16 @@ struct ChildContext {
     env: *const *const c_char,
     /// The errno of the step that failed, 0 if the exec happened.
     errno: AtomicI32,
+    /// Index in [`CHILD_STEPS`] of the step that failed.
+    failed_step: AtomicUsize,
 }
 
 /// Starts the workload: a child sharing this address space until it execs, hardened (not
 /// dumpable, RLIMIT_CORE 0, no_new_privs), with `stdio` on 0/1/2 (`None`: inherit), default
 /// signal dispositions and an empty signal mask, `fexecve`s the sealed memfd with the prepared
-/// argv and env. Returns the child's pid once it has exec'd; a failed exec is an error (the
-/// child is reaped).
-pub(crate) fn spawn(prepared: &Prepared, stdio: [Option<OwnedFd>; 3]) -> io::Result<i32> {
+/// argv and env. Returns the child's pid once it has exec'd; a failed step is an error naming
+/// it (the child is reaped).
+pub(crate) fn spawn(prepared: &Prepared, stdio: [Option<OwnedFd>; 3]) -> Result<i32, SpawnError> {
     let mut argv: Vec<*const c_char> = prepared.argv.iter().map(|s| s.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut env: Vec<*const c_char> = prepared.env.iter().map(|s| s.as_ptr()).collect();
@@ -51,7 +81,8 @@ pub(crate) fn spawn(prepared: &Prepared, stdio: [Option<OwnedFd>; 3]) -> io::Res
     let lifted: Vec<Option<OwnedFd>> = stdio
         .into_iter()
         .map(|fd| fd.map(|fd| lift_above_stdio(&fd)).transpose())
-        .collect::<io::Result<_>>()?;
+        .collect::<io::Result<_>>()
+        .map_err(SpawnError::at("lifting the stdio descriptors above 2"))?;
     let raw = |i: usize| lifted[i].as_ref().map_or(-1, AsRawFd::as_raw_fd);
     let context = ChildContext {
         executable: prepared.executable.as_raw_fd(),
@@ -60,6 +91,7 @@ pub(crate) fn spawn(prepared: &Prepared, stdio: [Option<OwnedFd>; 3]) -> io::Res
         argv: argv.as_ptr(),
         env: env.as_ptr(),
         errno: AtomicI32::new(0),
+        failed_step: AtomicUsize::new(0),
     };
     let mut stack = vec![0u8; CHILD_STACK_SIZE];
     // The stack grows down from its end, which must be 16-byte aligned.
@@ -75,7 +107,7 @@ pub(crate) fn spawn(prepared: &Prepared, stdio: [Option<OwnedFd>; 3]) -> io::Res
         Some(&all),
         Some(&mut saved),
     )
-    .map_err(io::Error::from)?;
+    .map_err(|e| SpawnError::at("blocking signals across the clone")(io::Error::from(e)))?;
     // SAFETY: `child_main` is an `extern "C"` function that never returns into Rust code and
     // never unwinds; `top` is the 16-byte aligned end of `stack`, a live allocation of
     // CHILD_STACK_SIZE bytes that outlives the child's use of it (CLONE_VFORK suspends this
@@ -98,13 +130,17 @@ pub(crate) fn spawn(prepared: &Prepared, stdio: [Option<OwnedFd>; 3]) -> io::Res
     );
     drop(stack);
     if pid < 0 {
-        return Err(clone_error);
+        return Err(SpawnError::at("clone")(clone_error));
     }
     let errno = context.errno.load(Ordering::Acquire);
     if errno != 0 {
-        // The child exited without exec'ing: reap it, report why.
+        // The child exited without exec'ing: reap it, report where and why.
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        return Err(io::Error::from_raw_os_error(errno));
+        let step = CHILD_STEPS
+            .get(context.failed_step.load(Ordering::Acquire))
+            .copied()
+            .unwrap_or("fexecve");
+        return Err(SpawnError::at(step)(io::Error::from_raw_os_error(errno)));
     }
     if let Err(errno) = restored {
         // The workload runs either way; it is this thread that keeps every signal blocked.
@@ -130,36 +166,39 @@ extern "C" fn child_main(arg: *mut c_void) -> c_int {
     // memory the parent prepared and keeps alive (`context`, its argv/env arrays and the
     // strings they point to); none allocates or takes a lock.
     unsafe {
-        let mut ok = reset_signal_dispositions();
-        for (target, &source) in (0 as c_int..).zip(context.stdio.iter()) {
-            if ok && source >= 0 {
-                ok = libc::dup2(source, target) >= 0;
+        let check = |done: bool, step: usize| if done { Ok(()) } else { Err(step) };
+        let steps: Result<(), usize> = (|| {
+            check(reset_signal_dispositions(), 0)?;
+            for (target, &source) in (0 as c_int..).zip(context.stdio.iter()) {
+                if source >= 0 {
+                    check(libc::dup2(source, target) >= 0, 1)?;
+                }
             }
-        }
-        ok = ok
-            && libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
-            && libc::setrlimit(
-                libc::RLIMIT_CORE,
-                &libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
-                },
-            ) == 0
-            && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
-        // The interpreter of a script opens it as /dev/fd/N, so it must survive exec (this
-        // changes the child's descriptor table only).
-        if ok && context.is_script {
-            ok = libc::fcntl(context.executable, libc::F_SETFD, 0) == 0;
-        }
-        if ok {
+            check(libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, 2)?;
+            let no_core = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            check(libc::setrlimit(libc::RLIMIT_CORE, &no_core) == 0, 3)?;
+            check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, 4)?;
+            // The interpreter of a script opens it as /dev/fd/N, so it must survive exec (this
+            // changes the child's descriptor table only).
+            if context.is_script {
+                check(libc::fcntl(context.executable, libc::F_SETFD, 0) == 0, 5)?;
+            }
+            // Last before the exec: signals may arrive from here on, with default actions.
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
-            ok = libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) == 0;
-        }
-        if ok {
+            check(
+                libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) == 0,
+                6,
+            )?;
             libc::fexecve(context.executable, context.argv, context.env);
-        }
+            Err(7)
+        })();
+        let failed = steps.err().unwrap_or(7);
         let errno = *libc::__errno_location();
+        context.failed_step.store(failed, Ordering::Relaxed);
         context.errno.store(
             if errno == 0 { libc::EINVAL } else { errno },
             Ordering::Release,
@@ -256,7 +295,9 @@ mod tests {
     fn run_script(script: &str, argv: &[&str]) -> (String, nix::sys::wait::WaitStatus) {
         let workload = prepared(script.as_bytes(), 0o555, argv);
         let (read, write) = nix::unistd::pipe().unwrap();
-        let pid = spawn(&workload, [None, Some(write), None]).unwrap();
+        let pid = spawn(&workload, [None, Some(write), None])
+            .map_err(|e| e.source)
+            .unwrap();
         let mut output = String::new();
         std::fs::File::from(read)
             .read_to_string(&mut output)
@@ -315,7 +356,12 @@ mod tests {
     fn a_failed_exec_is_the_error_of_the_exec() {
         let workload = prepared(b"neither ELF nor script", 0o755, &["junk"]);
         let error = spawn(&workload, [None, None, None]).unwrap_err();
-        assert_eq!(error.raw_os_error(), Some(libc::ENOEXEC), "{error}");
+        assert_eq!(error.step, "fexecve");
+        assert_eq!(
+            error.source.raw_os_error(),
+            Some(libc::ENOEXEC),
+            "{error:?}"
+        );
     }
 
     #[test]
@@ -327,7 +373,9 @@ mod tests {
             .write_all(b"ping\n")
             .unwrap();
         drop(write);
-        let pid = spawn(&workload, [Some(read), Some(out_write), None]).unwrap();
+        let pid = spawn(&workload, [Some(read), Some(out_write), None])
+            .map_err(|e| e.source)
+            .unwrap();
         let mut output = String::new();
         std::fs::File::from(out_read)
             .read_to_string(&mut output)
