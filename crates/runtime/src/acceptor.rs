@@ -65,14 +65,14 @@ impl Acceptor {
 
     fn run(self) {
         loop {
-            let mut ready = match self.wait() {
+            let ready = match self.wait() {
                 Ok(ready) => ready,
                 Err(e) => {
                     tracing::error!(error = %e, "enclave services stopped: poll failed");
                     return;
                 }
             };
-            for (socket, readable) in self.sockets.iter().zip(ready.drain(..)) {
+            for (socket, readable) in self.sockets.iter().zip(ready) {
                 if readable {
                     accept_all(socket);
                 }
@@ -117,10 +117,13 @@ fn accept_all(socket: &Socket) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
             Err(e) => {
-                // ECONNABORTED and the like concern one connection; EMFILE clears when
-                // connections close. Either way the next poll tries again.
-                tracing::warn!(error = %e, "enclave services: accept failed");
+                // Out of descriptors or memory: the connection stays queued and poll reports it
+                // again at once, so wait for connections being served to close instead of
+                // spinning.
+                tracing::warn!(error = %e, "enclave services: accept failed; retrying shortly");
+                std::thread::sleep(std::time::Duration::from_millis(50));
                 return;
             }
         }
