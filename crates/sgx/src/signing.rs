@@ -277,14 +277,12 @@ impl SigStruct {
             &sig_be,
         )
         .map_err(|_| SigningError::BadSignature)?;
-        let (q1, q2) = q1_q2(&s, key.key.n());
-        if BigUint::from_bytes_le(&self.q1) != q1 {
-            return Err(SigningError::BadQ1);
-        }
-        if BigUint::from_bytes_le(&self.q2) != q2 {
-            return Err(SigningError::BadQ2);
-        }
-        Ok(())
+        check_q1_q2(
+            &s,
+            key.key.n(),
+            &BigUint::from_bytes_le(&self.q1),
+            &BigUint::from_bytes_le(&self.q2),
+        )
     }
 
     /// Verifies the signature and additionally requires the signer to be `expected`.
@@ -311,6 +309,21 @@ fn q1_q2(s: &BigUint, n: &BigUint) -> (BigUint, BigUint) {
     let r = &s2 - &q1 * n;
     let q2 = (s * &r) / n;
     (q1, q2)
+}
+
+/// Checks that `q1` and `q2` are [`q1_q2`]'s quotients for `s` and `n`, with products and
+/// comparisons only: `0 ≤ s² − q1·n < n` and `0 ≤ s·(s² − q1·n) − q2·n < n`. The divisions
+/// `q1_q2` makes were most of a SIGSTRUCT verification, which every enclave start runs.
+fn check_q1_q2(s: &BigUint, n: &BigUint, q1: &BigUint, q2: &BigUint) -> Result<(), SigningError> {
+    let remainder = |product: BigUint, quotient: &BigUint| {
+        let multiple = quotient * n;
+        (multiple <= product)
+            .then(|| product - multiple)
+            .filter(|r| r < n)
+    };
+    let r1 = remainder(s * s, q1).ok_or(SigningError::BadQ1)?;
+    remainder(s * r1, q2).ok_or(SigningError::BadQ2)?;
+    Ok(())
 }
 
 fn check_public(n: &BigUint, e: &BigUint) -> Result<(), SigningError> {
@@ -381,6 +394,26 @@ mod tests {
         assert_eq!(resigned.q1, ss.q1);
         assert_eq!(resigned.q2, ss.q2);
         assert_eq!(resigned.encode().as_slice(), ENCL_SS);
+    }
+
+    #[test]
+    fn q1_and_q2_one_off_either_way_are_refused() {
+        let ss = SigStruct::parse(ENCL_SS).unwrap();
+        let s = BigUint::from_bytes_le(&ss.signature);
+        let n = BigUint::from_bytes_le(&ss.modulus);
+        let (q1, q2) = q1_q2(&s, &n);
+        check_q1_q2(&s, &n, &q1, &q2).unwrap();
+        let one = BigUint::from(1u8);
+        for (bad_q1, bad_q2) in [
+            (&q1 + &one, q2.clone()),
+            (&q1 - &one, q2.clone()),
+            (q1.clone(), &q2 + &one),
+            (q1.clone(), &q2 - &one),
+        ] {
+            let refused = check_q1_q2(&s, &n, &bad_q1, &bad_q2).unwrap_err();
+            let expected = if bad_q1 == q1 { "q2" } else { "q1" };
+            assert!(refused.to_string().contains(expected), "{refused}");
+        }
     }
 
     #[test]
