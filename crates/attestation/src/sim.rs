@@ -27,6 +27,8 @@ use rcgen::{
 };
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair as _, UnparsedPublicKey};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::PrivatePkcs8KeyDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use zeroize::Zeroizing;
 
@@ -151,6 +153,15 @@ pub struct SimPki {
     root_key_pem: Zeroizing<String>,
     pck_cert_pem: String,
     pck_key_pem: Zeroizing<String>,
+    /// The PCK key, parsed and checked against its certificate once (a P-256 key pair costs a
+    /// point multiplication to build, and every sim enclave start certifies a quoter with it).
+    pck: Arc<PckSigner>,
+}
+
+/// The sim PCK signing key and its certificate (DER), checked to belong together.
+struct PckSigner {
+    key: EcdsaKeyPair,
+    cert_der: Vec<u8>,
 }
 
 impl fmt::Debug for SimPki {
@@ -197,11 +208,15 @@ impl SimPki {
             .signed_by(&pck_key, &issuer)
             .map_err(gen("pck certificate"))?;
 
+        let pck_cert_pem = pck_cert.pem();
+        let pck_key_pem = Zeroizing::new(pck_key.serialize_pem());
+        let pck = Arc::new(pck_signer(&pck_key_pem, &pck_cert_pem)?);
         Ok(Self {
             root_cert_pem: root_cert.pem(),
             root_key_pem: Zeroizing::new(root_key.serialize_pem()),
-            pck_cert_pem: pck_cert.pem(),
-            pck_key_pem: Zeroizing::new(pck_key.serialize_pem()),
+            pck_cert_pem,
+            pck_key_pem,
+            pck,
         })
     }
 
@@ -212,20 +227,19 @@ impl SimPki {
         pck_cert_pem: &str,
         pck_key_pem: &str,
     ) -> Result<Self, SimError> {
-        let pki = Self {
+        single_cert("root certificate", root_cert_pem)?;
+        // The root key only issues certificates when the PKI is generated: a PKCS#8 document
+        // is all a load checks (building the key pair would cost a point multiplication).
+        pkcs8_of("root key", root_key_pem)?;
+        // The PCK key and certificate must belong together.
+        let pck = Arc::new(pck_signer(pck_key_pem, pck_cert_pem)?);
+        Ok(Self {
             root_cert_pem: root_cert_pem.to_owned(),
             root_key_pem: Zeroizing::new(root_key_pem.to_owned()),
             pck_cert_pem: pck_cert_pem.to_owned(),
             pck_key_pem: Zeroizing::new(pck_key_pem.to_owned()),
-        };
-        single_cert("root certificate", &pki.root_cert_pem)?;
-        KeyPair::from_pem(&pki.root_key_pem).map_err(|e| SimError::Pem {
-            what: "root key",
-            reason: e.to_string(),
-        })?;
-        // The PCK key and certificate must belong together (no quoter is started for it).
-        pck_signer(&pki, &SystemRandom::new())?;
-        Ok(pki)
+            pck,
+        })
     }
 
     /// The root CA certificate (PEM): the only thing a verifier needs.
@@ -277,7 +291,10 @@ impl SimQuoter {
     pub fn new(pki: &SimPki) -> Result<Self, SimError> {
         let rng = SystemRandom::new();
         let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
-        let (pck_key, pck_der) = pck_signer(pki, &rng)?;
+        let PckSigner {
+            key: pck_key,
+            cert_der: pck_der,
+        } = &*pki.pck;
 
         let att_pkcs8 = Zeroizing::new(
             EcdsaKeyPair::generate_pkcs8(alg, &rng)
@@ -298,7 +315,7 @@ impl SimQuoter {
             .get(1..)
             .unwrap_or_default();
 
-        let qe_report = sim_qe_report(att_pub, &pck_der);
+        let qe_report = sim_qe_report(att_pub, pck_der);
         let qe_sig = pck_key
             .sign(&rng, &qe_report)
             .map_err(|_| SimError::Sign { what: "pck" })?;
@@ -319,7 +336,7 @@ impl SimQuoter {
         tail.extend_from_slice(chain.as_bytes());
 
         let mut user_data = [0u8; 20];
-        user_data.copy_from_slice(&sha256(&pck_der)[..20]);
+        user_data.copy_from_slice(&sha256(pck_der)[..20]);
         Ok(Self {
             attestation_key,
             attestation_pkcs8: att_pkcs8,
@@ -725,14 +742,15 @@ fn single_cert(what: &'static str, pem: &str) -> Result<Vec<u8>, SimError> {
 }
 
 /// The PCK signing key and certificate (DER) of `pki`, checked to belong together.
-fn pck_signer(pki: &SimPki, rng: &SystemRandom) -> Result<(EcdsaKeyPair, Vec<u8>), SimError> {
-    let pck_pkcs8 = pkcs8_of("pck key", &pki.pck_key_pem)?;
+fn pck_signer(pck_key_pem: &str, pck_cert_pem: &str) -> Result<PckSigner, SimError> {
+    let pck_pkcs8 = pkcs8_of("pck key", pck_key_pem)?;
     let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
-    let pck_key = EcdsaKeyPair::from_pkcs8(alg, &pck_pkcs8, rng).map_err(|e| SimError::Pem {
-        what: "pck key",
-        reason: e.to_string(),
-    })?;
-    let pck_der = single_cert("pck certificate", &pki.pck_cert_pem)?;
+    let pck_key = EcdsaKeyPair::from_pkcs8(alg, pck_pkcs8.secret_pkcs8_der(), &SystemRandom::new())
+        .map_err(|e| SimError::Pem {
+            what: "pck key",
+            reason: e.to_string(),
+        })?;
+    let pck_der = single_cert("pck certificate", pck_cert_pem)?;
     let (_, pck_cert) = X509Certificate::from_der(&pck_der).map_err(|e| SimError::Pem {
         what: "pck certificate",
         reason: e.to_string(),
@@ -743,15 +761,18 @@ fn pck_signer(pki: &SimPki, rng: &SystemRandom) -> Result<(EcdsaKeyPair, Vec<u8>
             reason: "does not match the pck certificate's public key".to_owned(),
         });
     }
-    Ok((pck_key, pck_der))
+    Ok(PckSigner {
+        key: pck_key,
+        cert_der: pck_der,
+    })
 }
 
-fn pkcs8_of(what: &'static str, pem: &str) -> Result<Zeroizing<Vec<u8>>, SimError> {
-    let key = KeyPair::from_pem(pem).map_err(|e| SimError::Pem {
+/// The PKCS#8 private key in `pem` (decoded only; the caller builds a key pair if it needs one).
+fn pkcs8_of(what: &'static str, pem: &str) -> Result<PrivatePkcs8KeyDer<'static>, SimError> {
+    PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| SimError::Pem {
         what,
-        reason: e.to_string(),
-    })?;
-    Ok(Zeroizing::new(key.serialize_der()))
+        reason: format!("expected a PKCS#8 private key: {e}"),
+    })
 }
 
 fn ensure_newline(pem: &str) -> String {

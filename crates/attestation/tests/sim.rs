@@ -94,6 +94,19 @@ fn pki_survives_pem_storage_and_redacts_keys() {
         err.to_string(),
         "invalid sim pck key pem: does not match the pck certificate's public key"
     );
+    // A certificate where the root key belongs is not a PKCS#8 key.
+    let err = SimPki::from_pem(
+        pki.root_cert_pem(),
+        pki.root_cert_pem(),
+        pki.pck_cert_pem(),
+        pki.pck_key_pem(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid sim root key pem: expected a PKCS#8 private key"),
+        "{err}"
+    );
 }
 
 #[test]
