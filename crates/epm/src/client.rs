@@ -131,31 +131,41 @@ impl Client {
             rootfs: rootfs.to_owned(),
             prewarm,
         };
-        let (response, fds) = self.call(&request, &[manifest, sigstruct])?;
-        match response {
-            Response::Enclave {
-                hit,
-                hashed_bytes,
-                mr_enclave,
-                ..
-            } => {
-                let [handover]: [OwnedFd; 1] = fds.try_into().map_err(|fds: Vec<OwnedFd>| {
-                    self.unexpected(
-                        "acquire",
-                        format!("an enclave with {} descriptors", fds.len()),
-                    )
-                })?;
-                Ok(Acquired {
-                    hit,
-                    hashed_bytes,
-                    mr_enclave,
-                    handover,
-                })
-            }
-            other => Err(self.refused_or_unexpected("acquire", other)),
-        }
+        self.send_acquire_request(&request, manifest, sigstruct)?
+            .finish()
     }
 
+    /// Sends an acquire request (as [`Client::acquire`]) without waiting for the answer: epm
+    /// takes or builds the enclave while the caller goes on, and [`PendingAcquire::finish`]
+    /// reads it later, possibly in another process that inherited the connection.
+    pub fn send_acquire(
+        &self,
+        tenant: &str,
+        rootfs: &Path,
+        manifest: BorrowedFd<'_>,
+        sigstruct: BorrowedFd<'_>,
+        prewarm: Option<u32>,
+    ) -> Result<PendingAcquire, ClientError> {
+        let request = Request::Acquire {
+            tenant: tenant.to_owned(),
+            rootfs: rootfs.to_owned(),
+            prewarm,
+        };
+        self.send_acquire_request(&request, manifest, sigstruct)
+    }
+
+    fn send_acquire_request(
+        &self,
+        request: &Request,
+        manifest: BorrowedFd<'_>,
+        sigstruct: BorrowedFd<'_>,
+    ) -> Result<PendingAcquire, ClientError> {
+        let conn = self.send(request, &[manifest, sigstruct])?;
+        Ok(PendingAcquire {
+            client: self.clone(),
+            conn,
+        })
+    }
     /// Asks epm to keep `count` enclaves of the image ready for `tenant`; returns how many are.
     pub fn warm(
         &self,
@@ -189,14 +199,22 @@ impl Client {
         request: &Request,
         fds: &[BorrowedFd<'_>],
     ) -> Result<(Response, Vec<OwnedFd>), ClientError> {
-        let io_err = |step| {
-            let socket = self.socket.clone();
-            move |source| ClientError::Io {
-                socket,
-                step,
-                source,
-            }
-        };
+        let conn = self.send(request, fds)?;
+        self.receive(&conn)
+    }
+
+    fn io_err(&self, step: &'static str) -> impl FnOnce(io::Error) -> ClientError {
+        let socket = self.socket.clone();
+        move |source| ClientError::Io {
+            socket,
+            step,
+            source,
+        }
+    }
+
+    /// Connects (with the deadline on the socket) and sends `request` with `fds`.
+    fn send(&self, request: &Request, fds: &[BorrowedFd<'_>]) -> Result<OwnedFd, ClientError> {
+        let io_err = |step| self.io_err(step);
         let conn = socket(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -232,8 +250,13 @@ impl Client {
         };
         handover::send_fds(conn.as_fd(), &protocol::encode(&message), fds)
             .map_err(io_err("sending the request"))?;
-        let (bytes, fds) =
-            handover::recv_fds(conn.as_fd(), MAX_MESSAGE).map_err(io_err("reading the answer"))?;
+        Ok(conn)
+    }
+
+    /// Reads the answer to what was sent on `conn`.
+    fn receive(&self, conn: &OwnedFd) -> Result<(Response, Vec<OwnedFd>), ClientError> {
+        let (bytes, fds) = handover::recv_fds(conn.as_fd(), MAX_MESSAGE)
+            .map_err(self.io_err("reading the answer"))?;
         let response =
             protocol::decode_response(&bytes).map_err(|source| ClientError::Protocol {
                 socket: self.socket.clone(),
@@ -254,6 +277,65 @@ impl Client {
             socket: self.socket.clone(),
             asked,
             got,
+        }
+    }
+}
+
+/// An acquire request epm is answering; the connection it arrives on.
+///
+/// The connection keeps the client's deadline (a receive timeout on the socket), also in a
+/// process that inherited it.
+#[derive(Debug)]
+pub struct PendingAcquire {
+    client: Client,
+    conn: OwnedFd,
+}
+
+impl PendingAcquire {
+    /// Takes over a connection [`Client::send_acquire`] opened on `socket` (e.g. inherited
+    /// by a child process as `conn`).
+    pub fn from_fd(socket: PathBuf, conn: OwnedFd) -> Self {
+        Self {
+            client: Client::new(socket),
+            conn,
+        }
+    }
+
+    /// The connection, for handing to another process.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.conn.as_fd()
+    }
+
+    /// The connection, kept open by the caller (e.g. across a fork) until it is taken over.
+    pub fn into_fd(self) -> OwnedFd {
+        self.conn
+    }
+
+    /// Reads epm's answer: the enclave, or why there is none.
+    pub fn finish(self) -> Result<Acquired, ClientError> {
+        let (response, fds) = self.client.receive(&self.conn)?;
+        let client = &self.client;
+        match response {
+            Response::Enclave {
+                hit,
+                hashed_bytes,
+                mr_enclave,
+                ..
+            } => {
+                let [handover]: [OwnedFd; 1] = fds.try_into().map_err(|fds: Vec<OwnedFd>| {
+                    client.unexpected(
+                        "acquire",
+                        format!("an enclave with {} descriptors", fds.len()),
+                    )
+                })?;
+                Ok(Acquired {
+                    hit,
+                    hashed_bytes,
+                    mr_enclave,
+                    handover,
+                })
+            }
+            other => Err(client.refused_or_unexpected("acquire", other)),
         }
     }
 }

@@ -31,6 +31,6 @@ pub mod protocol;
 pub mod server;
 pub mod tenant;
 
-pub use client::{Acquired, Client, ClientError};
+pub use client::{Acquired, Client, ClientError, PendingAcquire};
 pub use pool::Limits;
 pub use protocol::DEFAULT_SOCKET;

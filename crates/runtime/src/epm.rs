@@ -7,7 +7,7 @@
 //! logs one line and the PAL measures the image itself; when the PAL refuses a handover,
 //! `pal_init` is called again without it. Either way the launch checks are the same.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use pal::{EnclaveRuntime, Handover, LogLevel};
@@ -25,8 +25,11 @@ pub fn socket() -> PathBuf {
 }
 
 /// Asks epm for an enclave of the image open at `manifest`/`sigstruct`, for the container
-/// whose rootfs is `rootfs`. `None` (with one log line saying why) means "launch without".
-pub fn acquire(
+/// whose rootfs is `rootfs`, without waiting for the answer: epm takes or builds it while
+/// libcontainer sets the container up, and the container's init reads it ([`receive`]) on
+/// the returned connection, which it inherits. `None` (with one log line saying why) means
+/// "launch without".
+pub fn request(
     config: &EnclaveConfig,
     rootfs: &Path,
     manifest: BorrowedFd<'_>,
@@ -36,14 +39,26 @@ pub fn acquire(
         tracing::debug!(tee = "sim", "no-epm: starting the enclave without the pool");
         return None;
     }
-    let tenant = config.epm_tenant.as_deref().unwrap_or(epm::tenant::HOST);
+    let tenant = tenant(config);
     let client = epm::Client::new(socket());
     let rootfs = std::fs::canonicalize(rootfs).unwrap_or_else(|_| rootfs.to_owned());
-    match client.acquire(tenant, &rootfs, manifest, sigstruct, config.epm_prewarm) {
+    match client.send_acquire(tenant, &rootfs, manifest, sigstruct, config.epm_prewarm) {
+        Ok(pending) => Some(pending.into_fd()),
+        Err(e) => {
+            no_enclave(&e);
+            None
+        }
+    }
+}
+
+/// Reads epm's answer to [`request`] on the inherited connection `conn` (in the container's
+/// init): the handover socket for `pal_init`, or `None` with one log line saying why.
+fn receive(config: &EnclaveConfig, conn: OwnedFd) -> Option<OwnedFd> {
+    match epm::PendingAcquire::from_fd(socket(), conn).finish() {
         Ok(acquired) => {
             tracing::info!(
                 tee = "sim",
-                tenant,
+                tenant = tenant(config),
                 hit = acquired.hit,
                 hashed_bytes = acquired.hashed_bytes,
                 mrenclave = %acquired.mr_enclave,
@@ -51,48 +66,60 @@ pub fn acquire(
             );
             Some(acquired.handover)
         }
-        Err(e @ epm::ClientError::Unavailable { .. }) => {
-            tracing::info!(
-                tee = "sim",
-                "{e}: starting the enclave without the pool (slower)"
-            );
-            None
-        }
         Err(e) => {
-            tracing::warn!(tee = "sim", error = %anyhow::Error::new(e).to_string(), "epm gave no enclave: starting without the pool (slower)");
+            no_enclave(&e);
             None
         }
     }
 }
 
-/// `pal_init`, with the enclave epm handed over (the inherited descriptor `handover`) when
-/// there is one; if the runtime refuses the handover, again without it.
+fn tenant(config: &EnclaveConfig) -> &str {
+    config.epm_tenant.as_deref().unwrap_or(epm::tenant::HOST)
+}
+
+fn no_enclave(error: &epm::ClientError) {
+    match error {
+        epm::ClientError::Unavailable { .. } => tracing::info!(
+            tee = "sim",
+            "{error}: starting the enclave without the pool (slower)"
+        ),
+        other => tracing::warn!(
+            tee = "sim",
+            error = %format!("{:#}", anyhow::Error::msg(other.to_string())),
+            "epm gave no enclave: starting without the pool (slower)"
+        ),
+    }
+}
+
+/// `pal_init`, with the enclave epm hands over on the inherited connection `pending` (see
+/// [`request`]) when there is one; if the runtime refuses the handover, again without it.
 pub fn init(
     runtime: &EnclaveRuntime,
+    config: &EnclaveConfig,
     args: &str,
     level: LogLevel,
-    handover: Option<RawFd>,
+    pending: Option<RawFd>,
 ) -> Result<(), pal::Error> {
-    if let Some(fd) = handover {
-        match crate::sys::inherited(fd) {
-            Ok(fd) => {
-                let handover = Handover {
-                    fd,
-                    addr: erpal_sim::handover::HANDOVER_ADDR,
-                };
-                match runtime.init(args, level, Some(handover)) {
-                    Ok(()) => return Ok(()),
-                    Err(e) => tracing::warn!(
-                        tee = "sim",
-                        fd = fd.as_raw_fd(),
-                        error = %e,
-                        "enclave runtime refused the epm handover: initialising without it"
-                    ),
-                }
-            }
-            Err(e) => {
-                tracing::warn!(fd, error = %e, "epm handover descriptor is gone: initialising without it");
-            }
+    let handover = pending.and_then(|fd| match crate::sys::take_inherited(fd) {
+        Ok(conn) => receive(config, conn),
+        Err(e) => {
+            tracing::warn!(fd, error = %e, "epm connection descriptor is gone: initialising without it");
+            None
+        }
+    });
+    if let Some(handover) = handover {
+        let attr = Handover {
+            fd: handover.as_fd(),
+            addr: erpal_sim::handover::HANDOVER_ADDR,
+        };
+        match runtime.init(args, level, Some(attr)) {
+            Ok(()) => return Ok(()),
+            Err(e) => tracing::warn!(
+                tee = "sim",
+                fd = handover.as_raw_fd(),
+                error = %e,
+                "enclave runtime refused the epm handover: initialising without it"
+            ),
         }
     }
     runtime.init(args, level, None)

@@ -61,8 +61,9 @@ pub struct EnclaveLaunch {
     /// Whether the container has a new network namespace of its own, where the attestation
     /// API also listens on 127.0.0.1:8006.
     pub own_network: bool,
-    /// The enclave epm handed over (`pal_attr_v3_t.fd`), if any.
-    pub handover_fd: Option<RawFd>,
+    /// The connection on which epm answers for this enclave (see `crate::epm::request`), if
+    /// rune asked it; the handover it brings becomes `pal_attr_v3_t.fd`.
+    pub epm_fd: Option<RawFd>,
 }
 
 impl EnclaveLaunch {
@@ -218,8 +219,14 @@ fn init_enclave(launch: &EnclaveLaunch) -> Result<(), String> {
         .log_level
         .parse()
         .map_err(|e| format!("enclave log level: {e}"))?;
-    crate::epm::init(&runtime, &launch.init_args(), level, launch.handover_fd)
-        .map_err(|e| format!("{} enclave: {e}", launch.config.kind))?;
+    crate::epm::init(
+        &runtime,
+        &launch.config,
+        &launch.init_args(),
+        level,
+        launch.epm_fd,
+    )
+    .map_err(|e| format!("{} enclave: {e}", launch.config.kind))?;
     tracing::info!(
         tee = %launch.config.kind,
         runtime = %launch.config.runtime_path.display(),

@@ -87,7 +87,7 @@ pub fn prepare(
         sim_quoter_fd: None,
         kbs_root_pem: None,
         own_network,
-        handover_fd: None,
+        epm_fd: None,
     };
     if let Some(path) = &config.kbs_cert {
         let pem = std::fs::read(path).map_err(|source| LaunchError::OpenImage {
@@ -119,6 +119,16 @@ pub fn prepare(
             args.push(format!("{name}=/proc/self/fd/{}", fd.as_raw_fd()));
             image.push(fd);
         }
+        // First, so that epm prepares the enclave while the platform is loaded and the
+        // container set up; the container's init reads the answer.
+        if let [manifest, sigstruct] = image.as_slice() {
+            if let Some(conn) =
+                crate::epm::request(config, rootfs, manifest.as_fd(), sigstruct.as_fd())
+            {
+                launch.epm_fd = Some(conn.as_raw_fd());
+                open.push(conn);
+            }
+        }
         let platform_dir = crate::commands::attest::sim_platform_dir();
         let platform =
             erpal_sim::platform::Platform::load_or_create(&platform_dir).map_err(|source| {
@@ -145,14 +155,6 @@ pub fn prepare(
         args.push(format!("platform=/proc/self/fd/{}", secret.as_raw_fd()));
         open.push(secret);
         launch.extra_args = args.join(" ");
-        if let [manifest, sigstruct] = image.as_slice() {
-            if let Some(handover) =
-                crate::epm::acquire(config, rootfs, manifest.as_fd(), sigstruct.as_fd())
-            {
-                launch.handover_fd = Some(handover.as_raw_fd());
-                open.push(handover);
-            }
-        }
         open.extend(image);
     }
     Ok(HostLaunch {

@@ -19,6 +19,15 @@ pub(crate) fn inherited(fd: RawFd) -> io::Result<BorrowedFd<'static>> {
     Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
+/// Takes over a descriptor that `rune create` opened before forking this init process for
+/// the init to own and close (its connection to epm), as opposed to those [`inherited`] borrows.
+pub(crate) fn take_inherited(fd: RawFd) -> io::Result<OwnedFd> {
+    nix::fcntl::fcntl(fd, nix::fcntl::F_GETFD).map_err(io::Error::from)?;
+    // SAFETY: F_GETFD just proved fd is open; rune create hands this number down for exactly
+    // one owner, the caller, and nothing else in the init process refers to it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Takes ownership of a descriptor just received through `SCM_RIGHTS`.
 pub(crate) fn owned_received(fd: RawFd) -> OwnedFd {
     // SAFETY: the kernel installed fd in this process for this message only; nothing else in
