@@ -126,12 +126,7 @@ impl Client {
         sigstruct: BorrowedFd<'_>,
         prewarm: Option<u32>,
     ) -> Result<Acquired, ClientError> {
-        let request = Request::Acquire {
-            tenant: tenant.to_owned(),
-            rootfs: rootfs.to_owned(),
-            prewarm,
-        };
-        self.send_acquire_request(&request, manifest, sigstruct)?
+        self.send_acquire(tenant, rootfs, manifest, sigstruct, prewarm)?
             .finish()
     }
 
@@ -151,16 +146,7 @@ impl Client {
             rootfs: rootfs.to_owned(),
             prewarm,
         };
-        self.send_acquire_request(&request, manifest, sigstruct)
-    }
-
-    fn send_acquire_request(
-        &self,
-        request: &Request,
-        manifest: BorrowedFd<'_>,
-        sigstruct: BorrowedFd<'_>,
-    ) -> Result<PendingAcquire, ClientError> {
-        let conn = self.send(request, &[manifest, sigstruct])?;
+        let conn = self.send(&request, &[manifest, sigstruct])?;
         Ok(PendingAcquire {
             client: self.clone(),
             conn,
