@@ -741,7 +741,7 @@ fn single_cert(what: &'static str, pem: &str) -> Result<Vec<u8>, SimError> {
     }
 }
 
-/// The PCK signing key and certificate (DER) of `pki`, checked to belong together.
+/// The PCK signing key and certificate (DER) from their PEMs, checked to belong together.
 fn pck_signer(pck_key_pem: &str, pck_cert_pem: &str) -> Result<PckSigner, SimError> {
     let pck_pkcs8 = pkcs8_of("pck key", pck_key_pem)?;
     let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;

@@ -287,11 +287,6 @@ impl PendingAcquire {
         }
     }
 
-    /// The connection, for handing to another process.
-    pub fn as_fd(&self) -> BorrowedFd<'_> {
-        self.conn.as_fd()
-    }
-
     /// The connection, kept open by the caller (e.g. across a fork) until it is taken over.
     pub fn into_fd(self) -> OwnedFd {
         self.conn

@@ -85,7 +85,7 @@ fn no_enclave(error: &epm::ClientError) {
         ),
         other => tracing::warn!(
             tee = "sim",
-            error = %format!("{:#}", anyhow::Error::msg(other.to_string())),
+            error = %epm::server::chain(other),
             "epm gave no enclave: starting without the pool (slower)"
         ),
     }
