@@ -112,6 +112,20 @@ impl Epm {
             .unwrap_or(0)
     }
 
+    /// The descriptor count once it has not changed for 200 ms: the connection of a request
+    /// just answered (e.g. `wait_ready`'s status) may still be open on epm's side.
+    fn settled_fds(&self) -> usize {
+        let mut last = self.open_fds();
+        let mut unchanged = 0;
+        while unchanged < 4 {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = self.open_fds();
+            unchanged = if now == last { unchanged + 1 } else { 0 };
+            last = now;
+        }
+        last
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -274,7 +288,7 @@ fn second_start_is_a_hit_and_the_enclave_is_handed_over_once() {
     assert_eq!(status["tee"], "sim");
 
     epm.wait_ready("host", 1);
-    let fds_before = epm.open_fds();
+    let fds_before = epm.settled_fds();
     for round in 0..3 {
         let (out, log) = sim.run(&bundle, &unique_id(&format!("epm-hit{round}")));
         assert_eq!(out.code, 4, "{out:#?}");
