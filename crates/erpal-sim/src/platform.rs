@@ -9,6 +9,13 @@
 //! | `platform_secret` | 32 random bytes |
 //! | `root_ca.pem`, `root_ca.key` | the sim root CA certificate and its key |
 //! | `pck.pem`, `pck.key` | the sim PCK certificate and its key |
+//! | `qe_attestation_key` | the sim QE's attestation key, certified by the PCK key ([`SimQuoter::export`]) |
+//!
+//! The attestation key is made once, with the PKI, as Intel's quoting enclave keeps one
+//! attestation key (certified by the PCE with the PCK key) until it is provisioned again, rather
+//! than one per quote or per enclave: whoever holds it can sign quotes of this host either way.
+//! An enclave container's init gets this file's descriptor and quotes with it; the PCK and root
+//! keys never leave the host ([`LaunchFiles`]).
 //!
 //! Creation takes an exclusive `flock` on `DIR/.lock`, writes each file to a temporary name,
 //! fsyncs it and renames it into place, so two processes creating the platform at once end up
@@ -48,6 +55,10 @@ pub const ROOT_KEY_FILE: &str = "root_ca.key";
 pub const PCK_CERT_FILE: &str = "pck.pem";
 /// Sim PCK key (PEM).
 pub const PCK_KEY_FILE: &str = "pck.key";
+/// File name of the sim QE's attestation key, as [`SimQuoter::export`] writes it.
+pub const QE_KEY_FILE: &str = "qe_attestation_key";
+/// Bound on the exported attestation key file (key, QE report, certificate chain).
+const MAX_QE_KEY_SIZE: u64 = 64 * 1024;
 /// Label whose SHA-256 is the sim QE's MRENCLAVE.
 pub const QE_LABEL: &str = "rune sim quoting enclave v1";
 /// Label whose SHA-256 is the sim QE's MRSIGNER.
@@ -159,8 +170,50 @@ impl Platform {
             write_secret_file(&dir.join(PCK_CERT_FILE), pki.pck_cert_pem().as_bytes())?;
             write_secret_file(&dir.join(PCK_KEY_FILE), pki.pck_key_pem().as_bytes())?;
             tracing::info!(tee = "sim", dir = %dir.display(), "created sim platform pki");
+            // Certified by the PCK key just made: an attestation key of a previous PKI would
+            // only make quotes that fail verification.
+            let _ = std::fs::remove_file(dir.join(QE_KEY_FILE));
         }
-        Self::load(dir)
+        let platform = Self::load(dir)?;
+        if !dir.join(QE_KEY_FILE).exists() {
+            let quoter = SimQuoter::new(&platform.pki).map_err(PlatformError::Pki)?;
+            write_secret_file(&dir.join(QE_KEY_FILE), &quoter.export())?;
+            tracing::info!(tee = "sim", dir = %dir.display(), "created sim qe attestation key");
+        }
+        Ok(platform)
+    }
+
+    /// Opens what an enclave container's init needs of the platform, creating the platform on
+    /// first use: the secret and the QE's attestation key, as files the init reads through
+    /// inherited descriptors (container root may not reach the 0700 directory, e.g. in a user
+    /// namespace). Once the platform exists this opens two files and parses nothing.
+    pub fn launch_files(dir: &Path) -> Result<LaunchFiles, PlatformError> {
+        let open = || -> Result<Option<LaunchFiles>, PlatformError> {
+            check_dir(dir)?;
+            let open_one = |name: &str| match File::open(dir.join(name)) {
+                Ok(file) => Ok(Some(file)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(source) => Err(PlatformError::Io {
+                    path: dir.join(name),
+                    source,
+                }),
+            };
+            let secret = open_one(SECRET_FILE)?;
+            let qe_key = open_one(QE_KEY_FILE)?;
+            Ok(secret
+                .zip(qe_key)
+                .map(|(secret, qe_key)| LaunchFiles { secret, qe_key }))
+        };
+        if dir.exists() {
+            if let Some(files) = open()? {
+                return Ok(files);
+            }
+        }
+        Self::load_or_create(dir)?;
+        open()?.ok_or_else(|| PlatformError::Corrupt {
+            path: dir.to_owned(),
+            reason: format!("{SECRET_FILE} or {QE_KEY_FILE} missing after creation"),
+        })
     }
 
     /// Loads an existing platform (no creation).
@@ -226,7 +279,7 @@ impl Platform {
         let quoter = match self.quoter.get() {
             Some(quoter) => quoter,
             None => {
-                let quoter = SimQuoter::new(&self.pki).map_err(PlatformError::Pki)?;
+                let quoter = self.stored_quoter()?;
                 self.quoter.get_or_init(|| quoter)
             }
         };
@@ -240,6 +293,33 @@ impl Platform {
         );
         Ok(quote)
     }
+}
+
+impl Platform {
+    /// The QE with the platform's attestation key ([`QE_KEY_FILE`]); a platform made before
+    /// the key was stored gets a key of its own process, which quotes as well.
+    fn stored_quoter(&self) -> Result<SimQuoter, PlatformError> {
+        let path = self.dir.join(QE_KEY_FILE);
+        match read_capped(&path, MAX_QE_KEY_SIZE) {
+            Ok(bytes) => SimQuoter::import(&bytes).map_err(|e| PlatformError::Corrupt {
+                path,
+                reason: e.to_string(),
+            }),
+            Err(PlatformError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                SimQuoter::new(&self.pki).map_err(PlatformError::Pki)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The platform files an enclave container's init process reads ([`Platform::launch_files`]).
+#[derive(Debug)]
+pub struct LaunchFiles {
+    /// `platform_secret`: keys REPORT MACs and seal keys.
+    pub secret: File,
+    /// `qe_attestation_key`: the QE's attestation key and its certification, to quote with.
+    pub qe_key: File,
 }
 
 /// The identity of the sim quoting enclave.
@@ -374,11 +454,100 @@ mod tests {
             PCK_KEY_FILE,
             ROOT_CERT_FILE,
             PCK_CERT_FILE,
+            QE_KEY_FILE,
         ] {
             assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
         }
         assert_eq!(std::fs::read(dir.join(SECRET_FILE)).unwrap().len(), 32);
         assert!(!format!("{first:?}").contains(&hex::encode(first.secret().expose())));
+    }
+
+    #[test]
+    fn launch_files_are_the_secret_and_an_attestation_key_the_pck_certifies() {
+        use std::io::Read as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sim");
+        // First use creates the platform.
+        let mut files = Platform::launch_files(&dir).unwrap();
+        let platform = Platform::load(&dir).unwrap();
+        let mut secret = Vec::new();
+        files.secret.read_to_end(&mut secret).unwrap();
+        assert_eq!(secret, platform.secret().expose());
+        let mut exported = Vec::new();
+        files.qe_key.read_to_end(&mut exported).unwrap();
+        let quoter = SimQuoter::import(&exported).unwrap();
+        let quote = quoter
+            .quote(&enclave().report_body([7; 64]).encode())
+            .unwrap();
+        let claims = platform
+            .verifier()
+            .unwrap()
+            .verify(&quote, SystemTime::now())
+            .unwrap();
+        assert_eq!(claims.report_data, [7; 64]);
+        // The host's QE quotes with the same key.
+        let report = sgx::create_report(
+            platform.secret(),
+            enclave().report_body([7; 64]),
+            &qe_target_info(),
+            [9; 32],
+        );
+        let host_quote = platform.quote(&report.encode()).unwrap();
+        // Header, body and signature length, then the ISV signature (random), then the
+        // attestation key and its certification: the same for both.
+        let tail = 48 + 384 + 4 + 64;
+        assert_eq!(host_quote[tail..], quote[tail..]);
+    }
+
+    #[test]
+    fn a_new_pki_gets_a_new_attestation_key_and_an_old_platform_gets_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sim");
+        Platform::load_or_create(&dir).unwrap();
+        let first = std::fs::read(dir.join(QE_KEY_FILE)).unwrap();
+        // A platform from before the key was stored.
+        std::fs::remove_file(dir.join(QE_KEY_FILE)).unwrap();
+        Platform::launch_files(&dir).unwrap();
+        let second = std::fs::read(dir.join(QE_KEY_FILE)).unwrap();
+        assert_ne!(first, second);
+        // The PKI made again: the old key, certified by the old PCK, is not kept.
+        std::fs::remove_file(dir.join(PCK_KEY_FILE)).unwrap();
+        let platform = Platform::load_or_create(&dir).unwrap();
+        let third = std::fs::read(dir.join(QE_KEY_FILE)).unwrap();
+        assert_ne!(second, third);
+        let quote = SimQuoter::import(&third)
+            .unwrap()
+            .quote(&enclave().report_body([1; 64]).encode())
+            .unwrap();
+        platform
+            .verifier()
+            .unwrap()
+            .verify(&quote, SystemTime::now())
+            .unwrap();
+    }
+
+    #[test]
+    fn launch_files_refuse_a_corrupt_or_open_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sim");
+        Platform::load_or_create(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = Platform::launch_files(&dir).unwrap_err().to_string();
+        assert!(err.contains("mode 755"), "{err}");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::write(dir.join(QE_KEY_FILE), b"not a key").unwrap();
+        let platform = Platform::load(&dir).unwrap();
+        let report = sgx::create_report(
+            platform.secret(),
+            enclave().report_body([0; 64]),
+            &qe_target_info(),
+            [9; 32],
+        );
+        let err = platform.quote(&report.encode()).unwrap_err().to_string();
+        assert!(
+            err.contains(QE_KEY_FILE) && err.contains("corrupt"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -53,8 +53,8 @@ pub struct EnclaveLaunch {
     pub signal_policy: SignalPolicy,
     /// Listening socket of the enclave agent, served once the enclave is initialised.
     pub agent_fd: Option<RawFd>,
-    /// For the software TEE: a memfd holding the exported sim quoter the init process quotes
-    /// with (`attestation::sim::SimQuoter::export`).
+    /// For the software TEE: the platform's sim QE attestation key the init process quotes
+    /// with (`qe_attestation_key`, as `attestation::sim::SimQuoter::export` writes it).
     pub sim_quoter_fd: Option<RawFd>,
     /// PEM certificates verdictd's TLS certificate must chain to (`ENCLAVE_KBS_CERT`).
     pub kbs_root_pem: Option<Vec<u8>>,
@@ -347,7 +347,7 @@ fn sim_report_body(
     Ok(body)
 }
 
-/// Reads (and closes) the exported sim quoter `rune create` put in a memfd.
+/// Reads (and closes) the exported sim quoter whose file `rune create` opened.
 fn read_sim_quoter(fd: RawFd) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
     use std::io::{Read, Seek};
     let borrowed =

@@ -129,29 +129,21 @@ pub fn prepare(
                 open.push(conn);
             }
         }
+        // Only the platform secret and the QE's attestation key go in (the PCK and root keys
+        // stay on the host), as descriptors: container root may not reach the 0700 directory,
+        // e.g. in a user namespace.
         let platform_dir = crate::commands::attest::sim_platform_dir();
-        let platform =
-            erpal_sim::platform::Platform::load_or_create(&platform_dir).map_err(|source| {
+        let files =
+            erpal_sim::platform::Platform::launch_files(&platform_dir).map_err(|source| {
                 LaunchError::Platform {
                     path: platform_dir.clone(),
                     reason: format!("{:#}", anyhow::Error::new(source)),
                 }
             })?;
-        let quoter = sim_quoter_memfd(&platform).map_err(|reason| LaunchError::Platform {
-            path: platform_dir.clone(),
-            reason,
-        })?;
-        launch.sim_quoter_fd = Some(quoter.as_raw_fd());
-        open.push(quoter);
-        // Only the platform secret goes in (the PCK and root keys stay with the host's quoting
-        // enclave), as a descriptor: container root may not reach the 0700 directory, e.g. in
-        // a user namespace.
-        let secret_path = platform_dir.join(erpal_sim::platform::SECRET_FILE);
-        let secret = File::open(&secret_path).map_err(|source| LaunchError::OpenImage {
-            path: secret_path,
-            source,
-        })?;
-        let secret = OwnedFd::from(secret);
+        let qe_key = OwnedFd::from(files.qe_key);
+        launch.sim_quoter_fd = Some(qe_key.as_raw_fd());
+        open.push(qe_key);
+        let secret = OwnedFd::from(files.secret);
         args.push(format!("platform=/proc/self/fd/{}", secret.as_raw_fd()));
         open.push(secret);
         launch.extra_args = args.join(" ");
@@ -161,32 +153,6 @@ pub fn prepare(
         launch,
         _open: open,
     })
-}
-
-/// A sealed memfd holding a fresh sim quoter of `platform` (an attestation key certified by the
-/// sim PCK key, never the PCK key itself): the container's init process quotes with it, as a
-/// quoting enclave instance would, so the enclave's workload gets quotes from inside.
-fn sim_quoter_memfd(platform: &erpal_sim::platform::Platform) -> Result<OwnedFd, String> {
-    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
-    use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
-    use std::io::Write as _;
-    let quoter = attestation::sim::SimQuoter::new(platform.pki())
-        .map_err(|e| format!("starting the sim quoter: {e}"))?;
-    let fd = memfd_create(
-        c"rune-sim-quoter",
-        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
-    )
-    .map_err(|e| format!("memfd for the sim quoter: {e}"))?;
-    let mut file = File::from(fd);
-    file.write_all(&quoter.export())
-        .map_err(|e| format!("writing the sim quoter: {e}"))?;
-    let seals = SealFlag::F_SEAL_WRITE
-        | SealFlag::F_SEAL_GROW
-        | SealFlag::F_SEAL_SHRINK
-        | SealFlag::F_SEAL_SEAL;
-    fcntl(file.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))
-        .map_err(|e| format!("sealing the sim quoter memfd: {e}"))?;
-    Ok(OwnedFd::from(file))
 }
 
 fn open_pal(path: &Path) -> Result<OwnedFd, LaunchError> {
