@@ -9,6 +9,7 @@ use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::mpsc;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
@@ -19,7 +20,7 @@ enum Socket {
     Tcp(TcpListener, Serve<TcpStream>),
 }
 
-/// Listening sockets and their services, served by [`Acceptor::spawn`].
+/// Listening sockets and their services, served by [`AcceptorThread::serve`].
 #[derive(Default)]
 pub struct Acceptor {
     sockets: Vec<Socket>,
@@ -44,22 +45,15 @@ impl Acceptor {
         self.sockets.push(Socket::Tcp(listener, Box::new(serve)));
     }
 
-    /// Accepts on every socket, forever, on one thread (none when there is no socket).
-    pub fn spawn(self) -> io::Result<()> {
-        if self.sockets.is_empty() {
-            return Ok(());
-        }
-        // Non-blocking, so a connection that goes away between poll and accept cannot stall
-        // the others; accepted connections are blocking again (accept4 does not inherit it).
+    /// Non-blocking, so a connection that goes away between poll and accept cannot stall the
+    /// others; accepted connections are blocking again (accept4 does not inherit it).
+    fn set_nonblocking(&self) -> io::Result<()> {
         for socket in &self.sockets {
             match socket {
                 Socket::Unix(listener, _) => listener.set_nonblocking(true)?,
                 Socket::Tcp(listener, _) => listener.set_nonblocking(true)?,
             }
         }
-        std::thread::Builder::new()
-            .name("enclave-accept".to_owned())
-            .spawn(move || self.run())?;
         Ok(())
     }
 
@@ -107,6 +101,37 @@ impl Acceptor {
     }
 }
 
+/// The acceptor's thread, started before its sockets are known: the init starts it before it
+/// loads the enclave, so that the thread's start runs on another CPU while `pal_init` does,
+/// instead of after it on the way to reporting the container created.
+#[derive(Debug)]
+pub struct AcceptorThread {
+    acceptor: mpsc::Sender<Acceptor>,
+}
+
+impl AcceptorThread {
+    /// Starts the thread; it waits for [`AcceptorThread::serve`], and ends if this is dropped.
+    pub fn start() -> io::Result<Self> {
+        let (acceptor, received) = mpsc::channel::<Acceptor>();
+        std::thread::Builder::new()
+            .name("enclave-accept".to_owned())
+            .spawn(move || {
+                if let Ok(acceptor) = received.recv() {
+                    acceptor.run();
+                }
+            })?;
+        Ok(Self { acceptor })
+    }
+
+    /// Hands the thread its sockets: it accepts on them from now on, forever.
+    pub fn serve(self, acceptor: Acceptor) -> io::Result<()> {
+        acceptor.set_nonblocking()?;
+        self.acceptor
+            .send(acceptor)
+            .map_err(|_| io::Error::other("the enclave's acceptor thread is gone"))
+    }
+}
+
 fn accept_all(socket: &Socket) {
     loop {
         let accepted = match socket {
@@ -134,7 +159,6 @@ fn accept_all(socket: &Socket) {
 mod tests {
     use super::*;
     use std::io::{Read, Write};
-    use std::sync::mpsc;
 
     #[test]
     fn every_socket_reaches_its_own_service() {
@@ -155,7 +179,7 @@ mod tests {
             stream.write_all(b"tcp").unwrap();
             seen.send("tcp").unwrap();
         });
-        acceptor.spawn().unwrap();
+        AcceptorThread::start().unwrap().serve(acceptor).unwrap();
         let read = |mut stream: Box<dyn Read>| {
             let mut text = String::new();
             stream.read_to_string(&mut text).unwrap();

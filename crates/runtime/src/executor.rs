@@ -19,7 +19,7 @@ use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use pal::{EnclaveRuntime, ExitValueKind, LogLevel, Pid, SignalPolicy, StdioFds};
 
-use crate::acceptor::Acceptor;
+use crate::acceptor::{Acceptor, AcceptorThread};
 use crate::attestation_api::{self, Services};
 use crate::bundle::{API_DIR, SECRETS_DIR};
 use crate::enclave::{EnclaveConfig, EnclaveType};
@@ -203,6 +203,8 @@ impl Executor for RuneExecutor {
 
 /// Loads the PAL from its inherited descriptor and calls `pal_init` (at create).
 fn init_enclave(launch: &EnclaveLaunch) -> Result<(), String> {
+    let services_thread =
+        AcceptorThread::start().map_err(|e| format!("starting the enclave's services: {e}"))?;
     let fd = crate::sys::inherited(launch.pal_fd)
         .map_err(|e| format!("enclave runtime descriptor {}: {e}", launch.pal_fd))?;
     let runtime = EnclaveRuntime::open_fd(fd)
@@ -246,8 +248,8 @@ fn init_enclave(launch: &EnclaveLaunch) -> Result<(), String> {
         acceptor.unix(listener, crate::agent::service(runtime));
     }
     start_attestation_api(launch, runtime, &mut acceptor)?;
-    acceptor
-        .spawn()
+    services_thread
+        .serve(acceptor)
         .map_err(|e| format!("starting the enclave's services: {e}"))
 }
 
