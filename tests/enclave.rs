@@ -116,6 +116,41 @@ fn signals_reach_the_workload_through_pal_kill() {
     }
 }
 
+#[test]
+fn signals_before_start_are_dropped_and_later_ones_relayed() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let pal = compiled("pal_v3", dir.path());
+    let bundle = enclave_bundle(&["sleep", "1000"], &pal);
+    let rt = Runtime::rune();
+    let id = unique_id("early-signal");
+    rt.call(&["create", "--bundle", &bundle.path().to_string_lossy(), &id])
+        .ok();
+    // Before start there is no workload: PID 1 drops the signal, as it would one it has no
+    // handler for, rather than keep it for the workload. Sent to the init directly: `kill` of
+    // a created container marks it stopped (libcontainer), whatever the signal does.
+    let state: serde_json::Value =
+        serde_json::from_str(&rt.call(&["state", &id]).ok().stdout).unwrap();
+    let init = state["pid"].as_i64().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &init])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    std::thread::sleep(Duration::from_millis(100));
+    rt.call(&["start", &id]).ok();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        rt.status(&id).as_deref(),
+        Some("running"),
+        "a TERM sent before start reached the workload"
+    );
+    rt.call(&["kill", &id, "TERM"]).ok();
+    assert!(rt.wait_for_status(&id, "stopped"), "TERM after start");
+    rt.call(&["delete", &id]).ok();
+    assert!(processes_matching(&id).is_empty());
+}
+
 fn assert_create_fails(bundle: &Bundle, needle: &str) -> Outcome {
     let rt = Runtime::rune();
     let id = unique_id("bad-pal");

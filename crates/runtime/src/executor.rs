@@ -205,6 +205,7 @@ impl Executor for RuneExecutor {
 fn init_enclave(launch: &EnclaveLaunch) -> Result<(), String> {
     let services_thread =
         AcceptorThread::start().map_err(|e| format!("starting the enclave's services: {e}"))?;
+    start_signal_relay();
     let fd = crate::sys::inherited(launch.pal_fd)
         .map_err(|e| format!("enclave runtime descriptor {}: {e}", launch.pal_fd))?;
     let runtime = EnclaveRuntime::open_fd(fd)
@@ -388,14 +389,11 @@ fn run_in_enclave(spec: &Spec) -> Result<i32, String> {
         .as_ref()
         .and_then(|p| p.env().clone())
         .unwrap_or_default();
-    // Signals are caught from before the workload exists, so none sent right after start is
-    // lost (PID 1 ignores signals it has no handler for); they are relayed once it runs.
-    let (pid_sender, pid_receiver) = std::sync::mpsc::channel();
-    forward_signals(runtime, pid_receiver);
+    relay_signals(RelayEvent::Start);
     let pid = runtime
         .create_process(&executable, &argv, &env, StdioFds::inherit())
         .map_err(|e| e.to_string())?;
-    let _ = pid_sender.send(pid);
+    relay_signals(RelayEvent::Workload(pid));
     let status = runtime.exec(pid).map_err(|e| e.to_string())?;
     if let Err(e) = runtime.destroy() {
         tracing::warn!(error = %e, "pal_destroy failed after the workload exited");
@@ -403,9 +401,23 @@ fn run_in_enclave(spec: &Spec) -> Result<i32, String> {
     Ok(status.code())
 }
 
-/// Forwards the signals the init process receives to the workload through `pal_kill`, once its
-/// pid arrives.
-fn forward_signals(runtime: &'static EnclaveRuntime, pid: std::sync::mpsc::Receiver<Pid>) {
+/// What the signal relay thread is told at start.
+enum RelayEvent {
+    /// The container was started: signals from now on are for the workload.
+    Start,
+    /// The workload runs as this process of the enclave runtime.
+    Workload(Pid),
+}
+
+/// Feeds the signal relay thread (see [`start_signal_relay`]).
+static SIGNAL_RELAY: OnceLock<std::sync::mpsc::Sender<RelayEvent>> = OnceLock::new();
+
+/// Starts the thread that relays the signals the init process receives to the workload through
+/// `pal_kill`. It is started at create, with the handlers, so that its start runs on another CPU
+/// while the enclave initialises instead of between the start signal and the workload. Signals
+/// that arrive before start are dropped, as PID 1 drops those it has no handler for; from start
+/// on they wait for the workload's pid, so none sent right after start is lost.
+fn start_signal_relay() {
     let mut signals = match signal_hook::iterator::Signals::new(FORWARDED_SIGNALS) {
         Ok(signals) => signals,
         Err(e) => {
@@ -413,14 +425,38 @@ fn forward_signals(runtime: &'static EnclaveRuntime, pid: std::sync::mpsc::Recei
             return;
         }
     };
-    std::thread::spawn(move || {
-        let Ok(pid) = pid.recv() else { return };
-        for signal in signals.forever() {
-            if let Err(e) = runtime.kill(pid, signal) {
-                tracing::warn!(signal, error = %e, "pal_kill failed");
+    let (events, received) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("enclave-signals".to_owned())
+        .spawn(move || {
+            if !matches!(received.recv(), Ok(RelayEvent::Start)) {
+                return;
             }
+            for _dropped_before_start in signals.pending() {}
+            let Ok(RelayEvent::Workload(pid)) = received.recv() else {
+                return;
+            };
+            let Some(runtime) = ENCLAVE_RUNTIME.get() else {
+                return;
+            };
+            for signal in signals.forever() {
+                if let Err(e) = runtime.kill(pid, signal) {
+                    tracing::warn!(signal, error = %e, "pal_kill failed");
+                }
+            }
+        });
+    match spawned {
+        Ok(_) => {
+            let _ = SIGNAL_RELAY.set(events);
         }
-    });
+        Err(e) => tracing::warn!(error = %e, "cannot forward signals to the enclave workload"),
+    }
+}
+
+fn relay_signals(event: RelayEvent) {
+    if let Some(relay) = SIGNAL_RELAY.get() {
+        let _ = relay.send(event);
+    }
 }
 
 fn program_and_path(spec: &Spec) -> Result<(&str, Option<String>), &'static str> {
