@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where a pooled sim enclave container's lifecycle differs from the plain one: runs the 8 MB
-# plain and pooled bundles that scripts/bench/epm.sh leaves in build/bench/epm, alternating
-# (ABBA), under `perf record` of process events only (exec, fork, exit, wait4 returns), and
+# plain and pooled bundles that scripts/bench/epm.sh leaves in build/bench/epm, with the copies
+# of rune and epm it timed (build/bench/epm/bin), alternating (ABBA), under `perf record` of process events only (exec, fork, exit, wait4 returns), and
 # prints the median time of each phase of `rune run` for both and their difference:
 #
 #   exec->inter        rune started → libcontainer's intermediate process forked
@@ -18,7 +18,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$top/build/bench/epm
-rune=$top/target/release/rune
+rune=$out/bin/rune
 cycles=${1:-50}
 for f in "$out/plain-8/config.json" "$out/epm-8/config.json" "$rune"; do
   [ -e "$f" ] || { echo "epm-phases.sh: $f missing: run scripts/bench/epm.sh first" >&2; exit 1; }
@@ -26,10 +26,10 @@ done
 command -v perf >/dev/null && command -v python3 >/dev/null \
   || { echo "epm-phases.sh: needs perf and python3" >&2; exit 1; }
 export RUNE_SIM_DIR=$out/sim-platform RUNE_EPM_SOCKET=$out/epm/epm.sock
-"$top/target/release/epm" --socket "$RUNE_EPM_SOCKET" --log-level warn 2>"$out/epm-phases.log" &
+"$out/bin/epm" --socket "$RUNE_EPM_SOCKET" --log-level warn 2>"$out/epm-phases.log" &
 epm_pid=$!
 trap 'kill $epm_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do "$top/target/release/epm" --socket "$RUNE_EPM_SOCKET" status >/dev/null 2>&1 && break; sleep 0.05; done
+for _ in $(seq 100); do "$out/bin/epm" --socket "$RUNE_EPM_SOCKET" status >/dev/null 2>&1 && break; sleep 0.05; done
 data=$out/phases.data
 perf record -q -o "$data" -a \
   -e sched:sched_process_exec,sched:sched_process_fork,sched:sched_process_exit,syscalls:sys_exit_wait4 \
