@@ -107,6 +107,36 @@ fn create_start_state_kill_delete() {
 }
 
 #[test]
+fn a_signal_the_created_init_ignores_leaves_it_created_and_startable() {
+    require_root!();
+    let rt = Runtime::rune();
+    let bundle = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("kill-created");
+    rt.call(&["create", "--bundle", &bundle.path().to_string_lossy(), &id])
+        .ok();
+    // PID 1 of its namespace, waiting for start, with no handler: TERM changes nothing (crun
+    // answers the same; libcontainer alone would call it stopped and refuse the start).
+    rt.call(&["kill", &id, "TERM"]).ok();
+    assert_eq!(rt.status(&id).as_deref(), Some("created"));
+    rt.call(&["start", &id]).ok();
+    assert!(rt.wait_for_status(&id, "running"));
+    rt.call(&["kill", &id, "KILL"]).ok();
+    assert!(rt.wait_for_status(&id, "stopped"));
+    rt.call(&["delete", &id]).ok();
+
+    // KILL before start stops it.
+    let id = unique_id("kill-created");
+    rt.call(&["create", "--bundle", &bundle.path().to_string_lossy(), &id])
+        .ok();
+    rt.call(&["kill", &id, "SIGKILL"]).ok();
+    assert!(rt.wait_for_status(&id, "stopped"));
+    let start = rt.call(&["start", &id]);
+    assert_eq!(start.code, 1, "{start:#?}");
+    rt.call(&["delete", &id]).ok();
+    assert!(cgroups_named(&id).is_empty());
+}
+
+#[test]
 fn kill_accepts_names_and_numbers_and_delete_force_stops() {
     require_root!();
     let rt = Runtime::rune();

@@ -1,6 +1,7 @@
 //! `rune kill`.
 
 use anyhow::{bail, Context, Result};
+use libcontainer::container::ContainerStatus;
 use libcontainer::signal::Signal;
 
 use crate::cli::{GlobalOpts, Kill};
@@ -23,7 +24,38 @@ pub fn kill(g: &GlobalOpts, args: &Kill) -> Result<i32> {
             status_name(c.status())
         );
     }
+    let was_created = c.status() == ContainerStatus::Created;
     c.kill(signal, args.all)
         .with_context(|| format!("signalling container {:?}", args.id))?;
+    // libcontainer marks the container stopped after any signal. A created container's init is
+    // PID 1 of its namespace, waiting for start: a signal other than SIGKILL that it has no
+    // handler for leaves it waiting, so it is still created and `start` must work (as crun).
+    if was_created && !is_sigkill(&args.signal) {
+        c.set_status(ContainerStatus::Created)
+            .save()
+            .with_context(|| format!("saving the state of container {:?}", args.id))?;
+    }
     Ok(0)
+}
+
+/// Whether a signal as `kill` takes it (`KILL`, `SIGKILL`, `9`, any case) is SIGKILL.
+fn is_sigkill(signal: &str) -> bool {
+    let upper = signal.trim().to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    name == "KILL" || name.parse::<i32>() == Ok(nix::sys::signal::Signal::SIGKILL as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sigkill;
+
+    #[test]
+    fn sigkill_is_known_by_name_and_number() {
+        for kill in ["KILL", "SIGKILL", "sigkill", "9"] {
+            assert!(is_sigkill(kill), "{kill}");
+        }
+        for other in ["TERM", "SIGTERM", "15", "KILLX", "19"] {
+            assert!(!is_sigkill(other), "{other}");
+        }
+    }
 }
