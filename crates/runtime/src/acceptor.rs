@@ -102,8 +102,9 @@ impl Acceptor {
 }
 
 /// The acceptor's thread, started before its sockets are known: the init starts it before it
-/// loads the enclave, so that the thread's start runs on another CPU while `pal_init` does,
-/// instead of after it on the way to reporting the container created.
+/// loads the enclave, so that the thread's own start is off the way to reporting the container
+/// created (it runs on the other CPU while the enclave initialises, or once the init waits for
+/// start) instead of right before the report.
 #[derive(Debug)]
 pub struct AcceptorThread {
     acceptor: mpsc::Sender<Acceptor>,

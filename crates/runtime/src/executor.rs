@@ -413,8 +413,9 @@ enum RelayEvent {
 static SIGNAL_RELAY: OnceLock<std::sync::mpsc::Sender<RelayEvent>> = OnceLock::new();
 
 /// Starts the thread that relays the signals the init process receives to the workload through
-/// `pal_kill`. It is started at create, with the handlers, so that its start runs on another CPU
-/// while the enclave initialises instead of between the start signal and the workload. Signals
+/// `pal_kill`. It is started at create, with the handlers, so that its own start is off the way
+/// from the start signal to the workload (it runs while the enclave initialises or while the
+/// init waits for start). Signals
 /// that arrive before start are dropped, as PID 1 drops those it has no handler for; from start
 /// on they wait for the workload's pid, so none sent right after start is lost.
 fn start_signal_relay() {
