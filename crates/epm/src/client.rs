@@ -152,6 +152,7 @@ impl Client {
             conn,
         })
     }
+
     /// Asks epm to keep `count` enclaves of the image ready for `tenant`; returns how many are.
     pub fn warm(
         &self,
