@@ -293,9 +293,7 @@ impl Platform {
         );
         Ok(quote)
     }
-}
 
-impl Platform {
     /// The QE with the platform's attestation key ([`QE_KEY_FILE`]); a platform made before
     /// the key was stored gets a key of its own process, which quotes as well.
     fn stored_quoter(&self) -> Result<SimQuoter, PlatformError> {

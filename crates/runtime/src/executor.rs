@@ -350,7 +350,8 @@ fn sim_report_body(
     Ok(body)
 }
 
-/// Reads (and closes) the exported sim quoter whose file `rune create` opened.
+/// Reads the exported sim quoter whose file `rune create` opened, and marks its descriptor
+/// close-on-exec.
 fn read_sim_quoter(fd: RawFd) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
     use std::io::{Read, Seek};
     let borrowed =

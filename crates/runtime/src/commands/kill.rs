@@ -38,11 +38,13 @@ pub fn kill(g: &GlobalOpts, args: &Kill) -> Result<i32> {
     Ok(0)
 }
 
-/// Whether a signal as `kill` takes it (`KILL`, `SIGKILL`, `9`, any case) is SIGKILL.
+/// Whether `signal`, as libcontainer's `Signal::try_from` parsed it, is SIGKILL: the same
+/// spellings, in any case (its `Signal` cannot be compared).
 fn is_sigkill(signal: &str) -> bool {
-    let upper = signal.trim().to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    name == "KILL" || name.parse::<i32>() == Ok(nix::sys::signal::Signal::SIGKILL as i32)
+    matches!(
+        signal.to_ascii_uppercase().as_str(),
+        "9" | "KILL" | "SIGKILL"
+    )
 }
 
 #[cfg(test)]
