@@ -355,9 +355,14 @@ pub fn processes_matching(needle: &str) -> Vec<String> {
         .collect()
 }
 
-/// A unique container id for this test process.
+/// A container id no other call makes, in this test process or another.
+///
+/// Tests run in parallel threads, each with its own state root, but the cgroup path comes from
+/// the id alone: two containers with one id would share (and delete) one cgroup.
 pub fn unique_id(name: &str) -> String {
-    format!("{name}-{}", std::process::id())
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{name}-{}-{call}", std::process::id())
 }
 
 /// An OCI image tar of the busybox rootfs built by scripts/mkimage.sh, accepted by both
