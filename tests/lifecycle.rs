@@ -137,6 +137,59 @@ fn a_signal_the_created_init_ignores_leaves_it_created_and_startable() {
 }
 
 #[test]
+fn a_cgroup_in_use_is_refused_and_left_to_its_owner() {
+    require_root!();
+    let rt = Runtime::rune();
+    let bundle = Bundle::busybox(&["sleep", "1000"]);
+    let shared = unique_id("shared-cgroup");
+    bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{shared}")));
+    let first = unique_id("cgroup-owner");
+    rt.call(&[
+        "run",
+        "-d",
+        "--bundle",
+        &bundle.path().to_string_lossy(),
+        &first,
+    ])
+    .ok();
+    let cgroups = cgroups_named(&shared);
+    assert!(!cgroups.is_empty(), "the first container has its cgroup");
+
+    let second = unique_id("cgroup-intruder");
+    let out = rt.call(&[
+        "create",
+        "--bundle",
+        &bundle.path().to_string_lossy(),
+        &second,
+    ]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr
+            .contains(&format!("creating container {second:?}")),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("{shared} is not empty: 1 process(es)")),
+        "{out:#?}"
+    );
+    assert!(
+        rt.status(&second).is_none(),
+        "nothing of the refused container is left"
+    );
+    assert!(!rt.root().join(&second).exists());
+
+    assert_eq!(rt.status(&first).as_deref(), Some("running"));
+    assert_eq!(
+        cgroups_named(&shared),
+        cgroups,
+        "the owner's cgroup is untouched"
+    );
+    rt.call(&["delete", "--force", &first]).ok();
+    assert!(cgroups_named(&shared).is_empty());
+}
+
+#[test]
 fn kill_accepts_names_and_numbers_and_delete_force_stops() {
     require_root!();
     let rt = Runtime::rune();

@@ -419,6 +419,28 @@ pub fn parse_spec(bytes: &[u8]) -> Result<Spec, String> {
     serde_json::from_slice(bytes).map_err(|e| e.to_string())
 }
 
+/// Why a new container cannot have the cgroup its spec gives it.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupUnfit {
+    /// Processes already live in it: another container's, or anything else's.
+    #[error(
+        "cgroup {path} is not empty: {count} process(es) already in it; a container needs a \
+         cgroup of its own (linux.cgroupsPath, or a container id no other container uses)"
+    )]
+    NotEmpty {
+        /// The cgroup directory.
+        path: PathBuf,
+        /// How many processes `cgroup.procs` lists.
+        count: usize,
+    },
+    /// It is frozen: the container's init would stop as soon as it joined.
+    #[error("cgroup {path} is frozen: a container's init could not run in it")]
+    Frozen {
+        /// The cgroup directory.
+        path: PathBuf,
+    },
+}
+
 /// The host's cgroup facts that shape a prepared spec.
 #[derive(Debug, Clone, Default)]
 pub struct HostCgroups {
@@ -434,6 +456,42 @@ impl HostCgroups {
         let cgroup = fs::read_to_string("/proc/self/cgroup")?;
         let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
         Ok(Self::from_proc(&cgroup, &mountinfo))
+    }
+
+    /// Refuses a cgroup that already holds processes or is frozen, as runc does: containers
+    /// sharing a cgroup share its limits, pause together and are killed together, and the
+    /// first one deleted removes the cgroup under the others. A cgroup that does not exist yet
+    /// (the usual case) or cannot be read is left to libcontainer.
+    pub fn check_unused(&self, cgroups_path: &Path) -> Result<(), CgroupUnfit> {
+        self.check_unused_under(Path::new(CGROUP_ROOT), cgroups_path)
+    }
+
+    fn check_unused_under(&self, root: &Path, cgroups_path: &Path) -> Result<(), CgroupUnfit> {
+        let relative = cgroups_path.strip_prefix("/").unwrap_or(cgroups_path);
+        let dirs: Vec<PathBuf> = if self.v1_subsystems.is_empty() {
+            vec![root.join(relative)]
+        } else {
+            self.v1_subsystems
+                .iter()
+                .map(|name| root.join(name).join(relative))
+                .collect()
+        };
+        for dir in dirs {
+            let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) else {
+                continue;
+            };
+            let count = procs.lines().filter(|line| !line.trim().is_empty()).count();
+            if count > 0 {
+                return Err(CgroupUnfit::NotEmpty { path: dir, count });
+            }
+            let frozen = read_trimmed(&dir.join("cgroup.freeze")).is_some_and(|v| v == "1")
+                || read_trimmed(&dir.join("freezer.state"))
+                    .is_some_and(|v| v == "FROZEN" || v == "FREEZING");
+            if frozen {
+                return Err(CgroupUnfit::Frozen { path: dir });
+            }
+        }
+        Ok(())
     }
 
     /// Parses the two proc files (split out so it is testable without a host).
@@ -473,6 +531,12 @@ impl HostCgroups {
     }
 }
 
+fn read_trimmed(path: &Path) -> Option<String> {
+    fs::read_to_string(path)
+        .ok()
+        .map(|text| text.trim().to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,6 +563,74 @@ mod tests {
         let host = HostCgroups::from_proc("0::/system.slice/x.service\n", mountinfo);
         assert!(host.v1_subsystems.is_empty());
         assert_eq!(host.own_path, PathBuf::from("/system.slice/x.service"));
+    }
+
+    fn fake_cgroup(root: &Path, dir: &str, files: &[(&str, &str)]) {
+        let dir = root.join(dir);
+        fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            fs::write(dir.join(name), text).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_new_cgroup_must_be_absent_or_empty_and_thawed() {
+        let v2 = HostCgroups::default();
+        let root = tempfile::tempdir().unwrap();
+        let path = Path::new("/pods/c1");
+        assert!(v2.check_unused_under(root.path(), path).is_ok(), "absent");
+
+        fake_cgroup(
+            root.path(),
+            "pods/c1",
+            &[("cgroup.procs", ""), ("cgroup.freeze", "0\n")],
+        );
+        assert!(v2.check_unused_under(root.path(), path).is_ok(), "empty");
+
+        fake_cgroup(root.path(), "pods/c1", &[("cgroup.freeze", "1\n")]);
+        let err = v2.check_unused_under(root.path(), path).unwrap_err();
+        assert!(matches!(err, CgroupUnfit::Frozen { .. }), "{err}");
+
+        fake_cgroup(root.path(), "pods/c1", &[("cgroup.procs", "41\n42\n")]);
+        let err = v2
+            .check_unused_under(root.path(), path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pods/c1 is not empty: 2 process(es)"), "{err}");
+    }
+
+    #[test]
+    fn on_v1_every_hierarchy_is_checked() {
+        let v1 = HostCgroups {
+            own_path: PathBuf::from("/"),
+            v1_subsystems: vec!["memory".into(), "freezer".into()],
+        };
+        let root = tempfile::tempdir().unwrap();
+        let path = Path::new("c1");
+        fake_cgroup(root.path(), "memory/c1", &[("cgroup.procs", "")]);
+        fake_cgroup(
+            root.path(),
+            "freezer/c1",
+            &[("cgroup.procs", ""), ("freezer.state", "THAWED\n")],
+        );
+        assert!(v1.check_unused_under(root.path(), path).is_ok());
+
+        fake_cgroup(root.path(), "freezer/c1", &[("freezer.state", "FROZEN\n")]);
+        let err = v1
+            .check_unused_under(root.path(), path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("freezer/c1 is frozen"), "{err}");
+
+        fake_cgroup(root.path(), "memory/c1", &[("cgroup.procs", "7\n")]);
+        let err = v1
+            .check_unused_under(root.path(), path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("memory/c1 is not empty: 1 process(es)"),
+            "{err}"
+        );
     }
 
     #[test]

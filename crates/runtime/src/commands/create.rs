@@ -80,7 +80,18 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
     // Everything is written before build(): from then on the container's init is waiting.
     let mut prepared = PreparedDir(container::bundle_copy(&g.root, id));
     prepared.clear();
-    bundle.write_prepared(&prepared.0, id, &host, enclave.as_ref())?;
+    let spec = bundle.write_prepared(&prepared.0, id, &host, enclave.as_ref())?;
+    // A systemd cgroups path names a unit, not a directory; systemd refuses a unit in use.
+    if !g.systemd_cgroup {
+        if let Some(path) = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+        {
+            host.check_unused(path)
+                .with_context(|| format!("creating container {id:?}"))?;
+        }
+    }
     let record = RuneRecord {
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs(),
