@@ -1,6 +1,7 @@
 //! The enclave pool manager (`epm`) with real rune and sim enclave containers: hits and
-//! misses, eviction, tenant isolation, images changed after they were cached, epm killed in
-//! the middle of a handover, epm down, and the `no-epm` opt-out. Each test runs its own epm on
+//! misses, eviction, tenant isolation, images changed after they were cached, overlay rootfs
+//! mounts of one image's layers, epm killed in the middle of a handover, epm down, and the
+//! `no-epm` opt-out. Each test runs its own epm on
 //! a private socket (`RUNE_EPM_SOCKET`) and its own sim platform (`RUNE_SIM_DIR`).
 
 use std::path::{Path, PathBuf};
@@ -422,6 +423,23 @@ fn tenants_never_share_enclaves() {
     );
 }
 
+/// Changes byte 100 of `path` and puts its mtime back: only the content (and the ctime, which
+/// user space cannot set) differ. Returns the original content.
+fn change_one_byte_keeping_the_mtime(path: &Path) -> Vec<u8> {
+    let original = std::fs::read(path).unwrap();
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+    let mut changed = original.clone();
+    changed[100] = if changed[100] == b'z' { b'y' } else { b'z' };
+    std::fs::write(path, &changed).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    original
+}
+
 #[test]
 fn an_image_changed_after_it_was_cached_is_never_served_stale() {
     require_root!();
@@ -434,17 +452,7 @@ fn an_image_changed_after_it_was_cached_is_never_served_stale() {
 
     // Same size, mtime put back: only the content (and the ctime) differ.
     let data = bundle.rootfs().join("data.bin");
-    let original = std::fs::read(&data).unwrap();
-    let mtime = std::fs::metadata(&data).unwrap().modified().unwrap();
-    let mut changed = original.clone();
-    changed[100] = if changed[100] == b'z' { b'y' } else { b'z' };
-    std::fs::write(&data, &changed).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&data)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    let original = change_one_byte_keeping_the_mtime(&data);
     let id = unique_id("epm-stale");
     let (out, log) = sim.run(&bundle, &id);
     assert_ne!(out.code, 0, "{out:#?}");
@@ -474,6 +482,117 @@ fn an_image_changed_after_it_was_cached_is_never_served_stale() {
     let (out, log) = sim.run(&bundle, &unique_id("epm-restored"));
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(log.contains("hit=false"), "{log}");
+}
+
+/// The bundle's rootfs as an overlay of its signed content, as containerd's snapshotter
+/// mounts one: the content moves to a lower directory, and every [`mount`](Self::mount) is a
+/// new overlay (a new `st_dev`) with an empty upper directory, mounted over the ones before:
+/// as with containerd's other containers, they stay mounted, so the kernel does not give the
+/// new overlay the device number of the one before.
+struct OverlayRootfs {
+    rootfs: PathBuf,
+    lower: PathBuf,
+    mounts: usize,
+}
+
+impl OverlayRootfs {
+    fn new(bundle: &Bundle) -> Self {
+        let rootfs = bundle.rootfs();
+        let lower = bundle.path().join("layer");
+        std::fs::rename(&rootfs, &lower).unwrap();
+        std::fs::create_dir(&rootfs).unwrap();
+        Self {
+            rootfs,
+            lower,
+            mounts: 0,
+        }
+    }
+
+    fn mount(&mut self) {
+        self.mounts += 1;
+        let dir = self
+            .lower
+            .with_file_name(format!("overlay-{}", self.mounts));
+        let (upper, work) = (dir.join("upper"), dir.join("work"));
+        std::fs::create_dir_all(&upper).unwrap();
+        std::fs::create_dir_all(&work).unwrap();
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            self.lower.display(),
+            upper.display(),
+            work.display()
+        );
+        let status = Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o", &options])
+            .arg(&self.rootfs)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mounting the overlay rootfs");
+    }
+}
+
+impl Drop for OverlayRootfs {
+    fn drop(&mut self) {
+        for _ in 0..self.mounts {
+            let _ = Command::new("umount").arg(&self.rootfs).status();
+        }
+    }
+}
+
+fn hashed_bytes(log: &str) -> u64 {
+    let start = log.find("hashed_bytes=").unwrap_or_else(|| panic!("{log}")) + 13;
+    log[start..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_new_overlay_of_the_same_layers_is_not_measured_again() {
+    require_root!();
+    let epm = Epm::start(&[]);
+    let sim = Sim::new(&epm.socket());
+    let bundle = sim.bundle(&["cat", "/data.bin"], Some(1 << 20), &[]);
+    let mut overlay = OverlayRootfs::new(&bundle);
+
+    overlay.mount();
+    let (out, log) = sim.run(&bundle, &unique_id("epm-ovl-first"));
+    assert_eq!((out.code, out.stdout.len()), (0, 1 << 20), "{}", out.stderr);
+    assert!(log.contains("hit=false"), "{log}");
+    epm.wait_ready("host", 1);
+
+    // A container's new overlay: the layer's files were measured, nothing is hashed.
+    overlay.mount();
+    let (out, log) = sim.run(&bundle, &unique_id("epm-ovl-next"));
+    assert_eq!((out.code, out.stdout.len()), (0, 1 << 20), "{}", out.stderr);
+    assert!(log.contains("hit=true"), "{log}");
+    assert_eq!(hashed_bytes(&log), 0, "{log}");
+    epm.wait_ready("host", 1);
+
+    // Copied up unchanged (the mode set to what it was): a new ctime, so hashed, and accepted.
+    overlay.mount();
+    let data = bundle.rootfs().join("data.bin");
+    let mode = std::fs::metadata(&data).unwrap().permissions();
+    std::fs::set_permissions(&data, mode).unwrap();
+    let (out, log) = sim.run(&bundle, &unique_id("epm-ovl-copied"));
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(hashed_bytes(&log) >= 1 << 20, "{log}");
+    epm.wait_ready("host", 1);
+
+    // Changed in a container's upper layer, same size and mtime: never served as the layer's.
+    overlay.mount();
+    change_one_byte_keeping_the_mtime(&data);
+    let id = unique_id("epm-ovl-changed");
+    let (out, log) = sim.run(&bundle, &id);
+    assert_ne!(out.code, 0, "{out:#?}");
+    assert!(
+        out.stdout.is_empty(),
+        "the changed file did not run: {out:#?}"
+    );
+    assert!(log.contains("was modified"), "{log}");
+    sim.assert_nothing_left(&id);
 }
 
 #[test]

@@ -26,6 +26,8 @@ use erpal_sim::{hash, rootfs};
 use sgx::{EnclaveIdentity, SigStruct};
 use thiserror::Error;
 
+use crate::overlay::Layers;
+
 /// Why an image could not be verified or an enclave built.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -258,6 +260,12 @@ pub fn build_ready(
     check_digest(file, rootfs, digest)?;
     if identity_of(&source, rootfs, file)? == before {
         cache.insert(before, digest);
+        // The next container's overlay finds the entrypoint by its layer file.
+        let layer = Layers::of(rootfs)
+            .and_then(|layers| layers.unchanged_lower(Path::new(&file.path), &before));
+        if let Some((_, identity)) = layer {
+            cache.insert(identity, digest);
+        }
     }
     Ok((
         Ready {
@@ -279,19 +287,33 @@ pub fn measure_files(
 ) -> Result<(Vec<FileRecord>, u64), BuildError> {
     let mut records = Vec::with_capacity(image.manifest.trusted_files().len());
     let mut hashed: u64 = 0;
+    // Looked up at the first file the cache does not know, once per request.
+    let mut layers: Option<Option<Layers>> = None;
     for file in image.manifest.trusted_files() {
         let source = open_trusted(rootfs, file)?;
         let identity = identity_of(&source, rootfs, file)?;
         let digest = match cache.get(&identity) {
             Some(digest) => digest,
             None => {
-                let (digest, len) =
-                    hash::sha256_reader(&source).map_err(|e| read_err(rootfs, file, e))?;
-                hashed = hashed.saturating_add(len);
-                if identity_of(&source, rootfs, file)? == identity {
-                    cache.insert(identity, digest);
+                let layers = layers.get_or_insert_with(|| Layers::of(rootfs));
+                let from_layer = layers
+                    .as_ref()
+                    .and_then(|layers| layer_digest(layers, file, &identity, cache, &mut hashed));
+                match from_layer {
+                    Some(digest) => {
+                        cache.insert(identity, digest);
+                        digest
+                    }
+                    None => {
+                        let (digest, len) =
+                            hash::sha256_reader(&source).map_err(|e| read_err(rootfs, file, e))?;
+                        hashed = hashed.saturating_add(len);
+                        if identity_of(&source, rootfs, file)? == identity {
+                            cache.insert(identity, digest);
+                        }
+                        digest
+                    }
                 }
-                digest
             }
         };
         if let Err(e) = check_digest(file, rootfs, digest) {
@@ -305,6 +327,31 @@ pub fn measure_files(
         });
     }
     Ok((records, hashed))
+}
+
+/// The digest of `file` when the overlay rootfs serves it unchanged from a layer (`seen` is
+/// its identity through the rootfs): the layer file's cached digest, or the layer file hashed
+/// (and cached under its own identity, which the next container's overlay shares). `None`
+/// when it is not a layer's unchanged file, or the layer file cannot be read: the caller
+/// hashes the file through the rootfs, as for any other.
+fn layer_digest(
+    layers: &Layers,
+    file: &TrustedFile,
+    seen: &FileIdentity,
+    cache: &Measurements,
+    hashed: &mut u64,
+) -> Option<Sha256Digest> {
+    let (lower, identity) = layers.unchanged_lower(Path::new(&file.path), seen)?;
+    if let Some(digest) = cache.get(&identity) {
+        return Some(digest);
+    }
+    let (digest, len) = hash::sha256_reader(&lower).ok()?;
+    *hashed = hashed.saturating_add(len);
+    if FileIdentity::of(&lower).ok()? != identity {
+        return None;
+    }
+    cache.insert(identity, digest);
+    Some(digest)
 }
 
 fn open_trusted(rootfs: &Path, file: &TrustedFile) -> Result<File, BuildError> {

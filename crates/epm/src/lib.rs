@@ -6,6 +6,8 @@
 //! - [`enclave`]: verifying an image and building a pre-initialised enclave (the entrypoint's
 //!   verified bytes in a sealed memfd), measuring trusted files, and the measurement cache
 //!   keyed by file identity;
+//! - [`overlay`]: the layer file an overlay rootfs serves, so a measurement cached for one
+//!   container's overlay mount serves the next one's (containerd mounts one per container);
 //! - [`pool`]: the bounded pool, keyed by tenant, MRENCLAVE and MRSIGNER, with LRU eviction
 //!   and a prewarm count per image;
 //! - [`protocol`], [`server`], [`client`]: the daemon's socket (`/var/run/epm/epm.sock`),
@@ -26,6 +28,7 @@
 pub mod cli;
 pub mod client;
 pub mod enclave;
+pub mod overlay;
 pub mod pool;
 pub mod protocol;
 pub mod server;
