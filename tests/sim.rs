@@ -35,6 +35,50 @@ fn signed_bundle_runs_in_the_sim_enclave() {
 }
 
 #[test]
+fn an_image_signed_in_its_rootfs_runs_and_its_signature_is_not_followed_out() {
+    require_root!();
+    let sim = Sim::new();
+    let key = sim.key("k1.pem");
+    let bundle = sim.bundle(&["sh", "-c", "echo signed-in-rootfs"]);
+    // --include / as well: the signature written into the rootfs must not become a trusted file
+    // of a later signing.
+    sim.sign_with(&bundle, &key, &["--in-rootfs"]);
+    let m = sim.sign_with(&bundle, &key, &["--in-rootfs", "--include", "/etc"]);
+    assert!(
+        !bundle.path().join("enclave").exists(),
+        "nothing in the bundle"
+    );
+    assert!(bundle.rootfs().join(".enclave/sigstruct.bin").exists());
+    let out = sim.run(&bundle, "sim-in-rootfs");
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "signed-in-rootfs\n"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains(m["mrenclave"].as_str().unwrap()),
+        "{out:#?}"
+    );
+
+    // An image whose /.enclave leads out of its rootfs is not followed there.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let signature = bundle.rootfs().join(".enclave");
+    std::fs::rename(&signature, elsewhere.path().join("enclave")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path().join("enclave"), &signature).unwrap();
+    let id = unique_id("sim-in-rootfs-link");
+    let out = sim.rt.run(&bundle, &id);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stdout.is_empty(), "{out:#?}");
+    assert!(
+        out.stderr
+            .contains(".enclave is a symbolic link or not a directory"),
+        "{out:#?}"
+    );
+    assert!(sim.rt.leftover_state().iter().all(|e| e.starts_with('.')));
+    assert!(cgroups_named(&id).is_empty());
+}
+
+#[test]
 fn tampered_trusted_file_is_refused_and_measurement_changes() {
     require_root!();
     let sim = Sim::new();

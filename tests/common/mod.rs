@@ -377,16 +377,32 @@ pub struct ImageTar {
 impl ImageTar {
     /// Builds the image `name` with `env` added to its config.
     pub fn busybox(name: &str, env: &[&str]) -> Self {
+        Self::build(name, env, None)
+    }
+
+    /// Builds the image `name` with `env` added to its config, its rootfs signed for the
+    /// software TEE with `key` (PEM) by rune from this workspace (manifest and SIGSTRUCT in
+    /// `/.enclave`, any argv allowed).
+    pub fn signed_busybox(name: &str, env: &[&str], key: &Path) -> Self {
+        Self::build(name, env, Some(key))
+    }
+
+    fn build(name: &str, env: &[&str], sign_key: Option<&Path>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("rune-image-")
             .tempdir()
             .expect("temp dir");
-        let out = Command::new(workspace().join("scripts/mkimage.sh"))
+        let mut mkimage = Command::new(workspace().join("scripts/mkimage.sh"));
+        mkimage
             .arg(dir.path().join("image.tar"))
             .arg(name)
-            .args(env)
-            .output()
-            .expect("running scripts/mkimage.sh");
+            .args(env);
+        if let Some(key) = sign_key {
+            mkimage
+                .env("MKIMAGE_SIGN_KEY", key)
+                .env("MKIMAGE_RUNE", built_binary("rune"));
+        }
+        let out = mkimage.output().expect("running scripts/mkimage.sh");
         assert!(
             out.status.success(),
             "mkimage.sh failed: {}",

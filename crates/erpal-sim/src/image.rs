@@ -3,7 +3,12 @@
 //! algorithms in `sgx`).
 //!
 //! Files, outside the rootfs so the workload cannot change them:
-//! `BUNDLE/enclave/manifest.json` and `BUNDLE/enclave/sigstruct.bin` (1808 bytes).
+//! `BUNDLE/enclave/manifest.json` and `BUNDLE/enclave/sigstruct.bin` (1808 bytes). An image
+//! run by containerd, Docker or Kubernetes gets a bundle made from the image, where only the
+//! rootfs travels: signed with `in_rootfs` ([`SignOptions`]), it carries the two files in
+//! `ROOTFS/.enclave/` ([`ROOTFS_ENCLAVE_DIR`]), which is never a trusted file itself. A
+//! container's workload can rewrite its own copy; what it writes must still be a manifest its
+//! signer signed and that matches the rootfs, and it shows in MRENCLAVE and MRSIGNER.
 //!
 //! Trusted files of a signed image ([`sign_bundle`]):
 //! - the entrypoint: `process.args[0]` of `BUNDLE/config.json`, searched in `process.env`'s
@@ -38,6 +43,8 @@ use crate::rootfs::{self, RootfsError};
 
 /// Directory of the image files inside the bundle.
 pub const ENCLAVE_DIR: &str = "enclave";
+/// Directory of the image files inside the rootfs, for an image signed `in_rootfs`.
+pub const ROOTFS_ENCLAVE_DIR: &str = ".enclave";
 /// Manifest file name in [`ENCLAVE_DIR`].
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// SIGSTRUCT file name in [`ENCLAVE_DIR`].
@@ -191,6 +198,9 @@ pub struct SignOptions {
     pub argv: Option<ArgvPolicy>,
     /// Env policy; `None` (default) allows the names of `process.env` of `config.json`.
     pub env: Option<EnvPolicy>,
+    /// Write the image into the rootfs ([`ROOTFS_ENCLAVE_DIR`]) instead of the bundle: for a
+    /// rootfs that becomes a container image.
+    pub in_rootfs: bool,
 }
 
 impl Default for SignOptions {
@@ -202,6 +212,7 @@ impl Default for SignOptions {
             memory_size: DEFAULT_MEMORY_SIZE,
             argv: None,
             env: None,
+            in_rootfs: false,
         }
     }
 }
@@ -292,6 +303,33 @@ pub fn image_paths(bundle: &Path) -> (PathBuf, PathBuf) {
     (dir.join(MANIFEST_FILE), dir.join(SIGSTRUCT_FILE))
 }
 
+/// Paths of the image files an image carries in its rootfs.
+pub fn rootfs_image_paths(rootfs: &Path) -> (PathBuf, PathBuf) {
+    let dir = rootfs.join(ROOTFS_ENCLAVE_DIR);
+    (dir.join(MANIFEST_FILE), dir.join(SIGSTRUCT_FILE))
+}
+
+/// Paths of the image files of `bundle` whose rootfs is `rootfs`: the bundle's own when it has
+/// a manifest, else those in the rootfs.
+pub fn located_image_paths(bundle: &Path, rootfs: &Path) -> (PathBuf, PathBuf) {
+    let in_bundle = image_paths(bundle);
+    if in_bundle.0.exists() {
+        in_bundle
+    } else {
+        rootfs_image_paths(rootfs)
+    }
+}
+
+/// The rootfs of `bundle`, from `root.path` of its `config.json`.
+pub fn bundle_rootfs(bundle: &Path) -> Result<PathBuf, ImageError> {
+    let config = read_config(&bundle.join("config.json"))?;
+    Ok(if Path::new(&config.root.path).is_absolute() {
+        PathBuf::from(&config.root.path)
+    } else {
+        bundle.join(&config.root.path)
+    })
+}
+
 /// A fresh RSA-3072, e = 3 enclave signing key.
 pub fn generate_key() -> Result<SigningKey, ImageError> {
     sgx::generate_signing_key(&mut OsRng).map_err(ImageError::Sign)
@@ -334,11 +372,7 @@ pub fn build_manifest_with_progress(
 ) -> Result<Manifest, ImageError> {
     let config_path = bundle.join("config.json");
     let config = read_config(&config_path)?;
-    let rootfs = if Path::new(&config.root.path).is_absolute() {
-        PathBuf::from(&config.root.path)
-    } else {
-        bundle.join(&config.root.path)
-    };
+    let rootfs = bundle_rootfs(bundle)?;
     let bad = |reason: &str| ImageError::Config {
         path: config_path.clone(),
         reason: reason.to_owned(),
@@ -438,8 +472,12 @@ pub fn sign_bundle_with_progress(
         files: manifest.trusted_files().len(),
     });
     let sigstruct = sign_manifest(&manifest, key)?;
-    let (manifest_path, sigstruct_path) = image_paths(bundle);
-    let dir = bundle.join(ENCLAVE_DIR);
+    let (manifest_path, sigstruct_path) = if options.in_rootfs {
+        rootfs_image_paths(&bundle_rootfs(bundle)?)
+    } else {
+        image_paths(bundle)
+    };
+    let dir = manifest_path.parent().unwrap_or(bundle).to_owned();
     std::fs::create_dir_all(&dir).map_err(|source| ImageError::Write {
         path: dir.clone(),
         source,
@@ -470,7 +508,7 @@ pub fn sign_bundle_with_progress(
 /// Reads and checks the image of `bundle`: the SIGSTRUCT verifies and signs the manifest's
 /// measurement. Returns MRENCLAVE and MRSIGNER.
 pub fn measure_bundle(bundle: &Path) -> Result<Measurement, ImageError> {
-    let (manifest_path, sigstruct_path) = image_paths(bundle);
+    let (manifest_path, sigstruct_path) = located_image_paths(bundle, &bundle_rootfs(bundle)?);
     let (manifest, sigstruct) = load_image(&manifest_path, &sigstruct_path)?;
     let identity = measure::bind(&manifest, &sigstruct)?;
     Ok(Measurement {
@@ -481,7 +519,7 @@ pub fn measure_bundle(bundle: &Path) -> Result<Measurement, ImageError> {
 
 /// The manifest and SIGSTRUCT fields of `bundle`'s image, with whether they bind.
 pub fn inspect_bundle(bundle: &Path) -> Result<Inspection, ImageError> {
-    let (manifest_path, sigstruct_path) = image_paths(bundle);
+    let (manifest_path, sigstruct_path) = located_image_paths(bundle, &bundle_rootfs(bundle)?);
     let (manifest, sigstruct) = load_image(&manifest_path, &sigstruct_path)?;
     let mrenclave = measure::mr_enclave(&manifest).map_err(ImageError::Measure)?;
     let problem = measure::bind(&manifest, &sigstruct)
@@ -742,6 +780,10 @@ impl<'a> Collector<'a> {
             entries.sort_by_key(|e| e.file_name());
             for entry in entries {
                 let child = Path::new(&resolved).join(entry.file_name());
+                if child == Path::new("/").join(ROOTFS_ENCLAVE_DIR) {
+                    // The signature of this very image (signed `in_rootfs`), never part of it.
+                    continue;
+                }
                 let kind = entry.file_type().map_err(|source| ImageError::Read {
                     path: entry.path(),
                     source,

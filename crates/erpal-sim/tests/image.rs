@@ -179,6 +179,7 @@ fn signing_options_reach_the_sigstruct_and_identity() {
         memory_size: 1 << 30,
         argv: Some(ArgvPolicy::Any),
         env: Some(EnvPolicy::Any),
+        in_rootfs: false,
     };
     let signed = fx.sign(&options);
     assert_eq!(signed.sigstruct.isv_prod_id, 42);

@@ -465,6 +465,11 @@ pub struct Sign {
     /// `rune exec` into it.
     #[arg(long)]
     pub any_args: bool,
+    /// Write the manifest and SIGSTRUCT into the rootfs (`ROOTFS/.enclave/`) instead of the
+    /// bundle: for a rootfs that becomes a container image (containerd, Docker, Kubernetes
+    /// make the bundle from the image, and only the rootfs travels).
+    #[arg(long)]
+    pub in_rootfs: bool,
     /// Draw a progress bar on stderr even when it is not a terminal (default: only on one).
     #[arg(long)]
     pub progress: bool,

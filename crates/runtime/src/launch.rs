@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use pal::{ExitValueKind, SignalPolicy};
@@ -17,7 +18,7 @@ use crate::executor::EnclaveLaunch;
 #[non_exhaustive]
 pub enum LaunchError {
     /// The PAL file could not be opened.
-    #[error("opening enclave runtime {path}: {source}")]
+    #[error("opening enclave runtime {path}")]
     OpenRuntime {
         /// The host path.
         path: PathBuf,
@@ -30,8 +31,8 @@ pub enum LaunchError {
         /// The host path.
         path: PathBuf,
     },
-    /// A sim container whose bundle has no signed image.
-    #[error("ENCLAVE_TYPE=sim needs a signed bundle: {path} not found (sign it with `rune enclave sign --bundle {bundle}`)")]
+    /// A sim container whose bundle and rootfs have no signed image.
+    #[error("ENCLAVE_TYPE=sim needs a signed bundle: {path} not found, nor /.enclave/manifest.json in the rootfs (sign it with `rune enclave sign --bundle {bundle}`, or an image's rootfs with `--in-rootfs`)")]
     Unsigned {
         /// The missing file.
         path: PathBuf,
@@ -50,12 +51,18 @@ pub enum LaunchError {
     #[error("{0}")]
     Agent(io::Error),
     /// An image file could not be opened.
-    #[error("opening {path}: {source}")]
+    #[error("opening {path}")]
     OpenImage {
         /// The file.
         path: PathBuf,
         /// The I/O failure.
         source: io::Error,
+    },
+    /// The signature an image carries in its rootfs is, or is under, a symbolic link.
+    #[error("{path} is a symbolic link or not a directory and file: rune does not follow an image's links on the host")]
+    ImageLink {
+        /// The path in the rootfs.
+        path: PathBuf,
     },
 }
 
@@ -102,22 +109,10 @@ pub fn prepare(
     if config.kind == EnclaveType::Sim {
         // The image layout (BUNDLE/enclave/{manifest.json,sigstruct.bin}, outside the rootfs) is
         // liberpal-sim's; its tooling writes it.
-        let (manifest, sigstruct) = erpal_sim::image::image_paths(bundle);
+        let image = open_sim_image(bundle, rootfs)?;
         let mut args = Vec::new();
-        let mut image = Vec::new();
-        for (name, path) in [("manifest", manifest), ("sigstruct", sigstruct)] {
-            let fd = match File::open(&path) {
-                Ok(f) => OwnedFd::from(f),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(LaunchError::Unsigned {
-                        path,
-                        bundle: bundle.to_owned(),
-                    })
-                }
-                Err(source) => return Err(LaunchError::OpenImage { path, source }),
-            };
+        for (name, fd) in ["manifest", "sigstruct"].iter().zip(&image) {
             args.push(format!("{name}=/proc/self/fd/{}", fd.as_raw_fd()));
-            image.push(fd);
         }
         // First, so that epm prepares the enclave while the platform is loaded and the
         // container set up; the container's init reads the answer.
@@ -153,6 +148,67 @@ pub fn prepare(
         launch,
         _open: open,
     })
+}
+
+/// Opens the sim image's manifest and SIGSTRUCT: the bundle's (`BUNDLE/enclave/`), or, when
+/// the bundle has none, those the image carries in its rootfs (`ROOTFS/.enclave/`, see
+/// `erpal_sim::image`). The rootfs is the image's: neither the directory nor the files may
+/// be symlinks, which would lead rune, on the host, out of it.
+fn open_sim_image(bundle: &Path, rootfs: &Path) -> Result<[OwnedFd; 2], LaunchError> {
+    let (manifest, sigstruct) = erpal_sim::image::image_paths(bundle);
+    match File::open(&manifest) {
+        Ok(file) => {
+            let sigstruct_file =
+                File::open(&sigstruct).map_err(|source| LaunchError::OpenImage {
+                    path: sigstruct,
+                    source,
+                })?;
+            return Ok([file.into(), sigstruct_file.into()]);
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(LaunchError::OpenImage {
+                path: manifest,
+                source,
+            })
+        }
+    }
+    let nofollow = |path: &Path, directory: bool| {
+        let flags =
+            libc::O_NOFOLLOW | libc::O_CLOEXEC | if directory { libc::O_DIRECTORY } else { 0 };
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(path)
+    };
+    let dir_path = rootfs.join(erpal_sim::image::ROOTFS_ENCLAVE_DIR);
+    // O_NOFOLLOW on a symlink fails with ELOOP, and with O_DIRECTORY with ENOTDIR.
+    let refused = |path: PathBuf, source: io::Error| match source.raw_os_error() {
+        Some(libc::ELOOP | libc::ENOTDIR) => LaunchError::ImageLink { path },
+        _ => LaunchError::OpenImage { path, source },
+    };
+    let dir = match nofollow(&dir_path, true) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(LaunchError::Unsigned {
+                path: manifest,
+                bundle: bundle.to_owned(),
+            })
+        }
+        Err(source) => return Err(refused(dir_path, source)),
+    };
+    let open_in_dir = |name: &str| {
+        // Through the directory already opened: a rename of a path component cannot
+        // redirect it.
+        let through = PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()));
+        nofollow(&through, false)
+            .map(OwnedFd::from)
+            .map_err(|source| refused(dir_path.join(name), source))
+    };
+    Ok([
+        open_in_dir(erpal_sim::image::MANIFEST_FILE)?,
+        open_in_dir(erpal_sim::image::SIGSTRUCT_FILE)?,
+    ])
 }
 
 fn open_pal(path: &Path) -> Result<OwnedFd, LaunchError> {

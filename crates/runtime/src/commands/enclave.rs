@@ -94,6 +94,7 @@ fn sign(args: &Sign) -> Result<i32> {
         argv: args
             .any_args
             .then_some(erpal_sim::manifest::ArgvPolicy::Any),
+        in_rootfs: args.in_rootfs,
         ..image::SignOptions::default()
     };
     let target = if std::io::stderr().is_terminal() {
