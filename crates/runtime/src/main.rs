@@ -34,11 +34,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// The cause chain on one line, `outer: inner`, leaving out a cause its outer error already
+/// ends with (an error whose message includes its source, as some of libcontainer's and
+/// rune's do, would otherwise print it twice).
+fn chain_once(e: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if message.is_empty() {
+            message = text;
+        } else if !message.ends_with(&text) {
+            message = format!("{message}: {text}");
+        }
+    }
+    message
+}
+
 /// The whole cause chain on one line, plus the first error libcontainer logged (often in the
 /// container process) when the chain does not already say it.
 fn user_message(e: &anyhow::Error) -> String {
     // libcontainer wraps what the container's init reported in two stuttering prefixes.
-    let mut message = format!("{e:#}").replace(
+    let mut message = chain_once(e).replace(
         "exec process failed with error error in executing process : ",
         "",
     );
@@ -53,4 +69,26 @@ fn user_message(e: &anyhow::Error) -> String {
         }
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_its_outer_message_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        #[derive(Debug, thiserror::Error)]
+        #[error("bundle /b: {source}")]
+        struct Stutters {
+            source: std::io::Error,
+        }
+        let e = anyhow::Error::new(Stutters { source: io }).context("creating container \"c\"");
+        assert_eq!(
+            chain_once(&e),
+            "creating container \"c\": bundle /b: no such file"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(chain_once(&plain), "outer: inner");
+    }
 }
