@@ -10,8 +10,8 @@
 # (e.g. ENCLAVE_TYPE=sim for an enclave image). The command is `sh`; PATH is the usual one.
 # Needs umoci, jq and busybox-static (the rootfs comes from scripts/mkbundle.sh).
 # With MKIMAGE_SIGN_KEY=KEY.pem (and MKIMAGE_RUNE=path to rune, default `rune`), the rootfs is
-# signed for the software TEE first (`rune enclave sign --in-rootfs --any-args`): the image
-# carries its manifest and SIGSTRUCT in /.enclave.
+# signed for the software TEE first (`rune enclave sign --in-rootfs --any-args --any-env`): the
+# image carries its manifest and SIGSTRUCT in /.enclave.
 set -euo pipefail
 
 die() { echo "mkimage: $*" >&2; exit 1; }
@@ -28,7 +28,7 @@ trap 'rm -rf "$work"' EXIT
 "$(dirname "$0")/mkbundle.sh" "$work/bundle" sh >/dev/null
 if [ -n "${MKIMAGE_SIGN_KEY:-}" ]; then
   "${MKIMAGE_RUNE:-rune}" enclave sign --bundle "$work/bundle" --key "$MKIMAGE_SIGN_KEY" \
-    --in-rootfs --any-args >/dev/null || die "signing the rootfs failed"
+    --in-rootfs --any-args --any-env >/dev/null || die "signing the rootfs failed"
 fi
 
 layout=$work/oci

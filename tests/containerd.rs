@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use rune_integration_tests::sim_host::{assert_second_container_hashed_nothing, SimHost};
 use rune_integration_tests::{
     built_binary, require_root, require_tool, run_captured, unique_id, wait_until, ImageTar,
     Outcome,
@@ -463,23 +464,6 @@ fn enclave_env_and_annotations_reach_rune_unchanged() {
     assert_eq!(recorded["annotations"]["enclave.runtime.loglevel"], "debug");
 }
 
-/// rune from this workspace behind a wrapper that sets `env` (containerd's environment reaches
-/// the shim and rune, and the test's containerd must not use the host's epm or sim platform).
-fn env_wrapper(dir: &Path, env: &[(&str, &Path)]) -> PathBuf {
-    let exports: String = env
-        .iter()
-        .map(|(name, value)| format!("export {name}='{}'\n", value.display()))
-        .collect();
-    let path = dir.join("rune-env");
-    let script = format!(
-        "#!/bin/sh\n{exports}exec '{}' \"$@\"\n",
-        built_binary("rune").display()
-    );
-    std::fs::write(&path, script).expect("writing the wrapper");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    path
-}
-
 #[test]
 fn a_signed_sim_image_runs_in_an_enclave_and_epm_measures_its_layers_once() {
     require_root!();
@@ -487,55 +471,11 @@ fn a_signed_sim_image_runs_in_an_enclave_and_epm_measures_its_layers_once() {
     require_tool!("ctr");
     require_tool!("umoci");
     require_tool!("jq");
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let key = scratch.path().join("signing-key.pem");
-    run_captured(
-        Command::new(built_binary("rune"))
-            .args(["enclave", "keygen", "--output"])
-            .arg(&key),
-    )
-    .ok();
-    let socket = scratch.path().join("epm/epm.sock");
-    let epm_log = std::fs::File::create(scratch.path().join("epm.log")).expect("epm log");
-    let mut epm = Command::new(built_binary("epm"))
-        .arg("--socket")
-        .arg(&socket)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(epm_log)
-        .spawn()
-        .expect("starting epm");
-    let epm_status = || {
-        run_captured(
-            Command::new(built_binary("epm"))
-                .arg("status")
-                .arg("--socket")
-                .arg(&socket),
-        )
-    };
-    assert!(wait_until(Duration::from_secs(10), || epm_status().code == 0));
-    let wrapper = env_wrapper(
-        scratch.path(),
-        &[
-            ("RUNE_EPM_SOCKET", &socket),
-            ("RUNE_SIM_DIR", &scratch.path().join("sim")),
-        ],
-    );
-    let daemon = Containerd::start(&wrapper);
-    daemon.import(&ImageTar::signed_busybox(IMAGE, &[], &key));
-    let pal = format!(
-        "enclave.runtime.path={}",
-        built_binary("liberpal_sim.so").display()
-    );
+    let host = SimHost::start();
+    let daemon = Containerd::start(&host.rune());
+    daemon.import(&ImageTar::signed_busybox(IMAGE, &[], &host.key()));
+    let pal = format!("enclave.runtime.path={}", SimHost::pal().display());
     let enclave = ["--annotation", "enclave.type=sim", "--annotation", &pal];
-    let epm_lines = || {
-        std::fs::read_to_string(scratch.path().join("epm.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains("enclave handed over"))
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-    };
 
     // The first container keeps running, and its overlay mounted, as on a node: the second
     // one's overlay gets another device number.
@@ -543,29 +483,16 @@ fn a_signed_sim_image_runs_in_an_enclave_and_epm_measures_its_layers_once() {
     let out = daemon.run(&[&["-d"], &enclave[..]].concat(), &first, &["sleep", "60"]);
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(daemon.wait_status(&first, "RUNNING"));
-    // The refill is ready once the pool holds an enclave again.
-    assert!(wait_until(Duration::from_secs(20), || {
-        let status: serde_json::Value =
-            serde_json::from_str(&epm_status().stdout).unwrap_or_default();
-        status["enclaves"] == 1
-    }));
+    assert!(host.wait_ready_enclaves(1));
 
-    // A second container: a new overlay of the same layers, nothing hashed again.
     let out = daemon.run(
         &[&["--rm"], &enclave[..]].concat(),
         &unique_id("sim-second"),
         &["/bin/sh", "-c", "echo again"],
     );
     assert_eq!((out.code, out.stdout.as_str()), (0, "again\n"), "{out:#?}");
-    let handed = epm_lines();
-    assert_eq!(handed.len(), 2, "{handed:#?}");
-    assert!(handed[0].contains("hit=false"), "{handed:#?}");
-    assert!(
-        handed[1].contains("hit=true") && handed[1].contains("hashed_bytes=0"),
-        "{handed:#?}"
-    );
+    assert_second_container_hashed_nothing(&host.handovers());
     daemon.remove(&first);
-    stop(&mut epm);
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use rune_integration_tests::sim_host::{assert_second_container_hashed_nothing, SimHost};
 use rune_integration_tests::{
     built_binary, require_root, require_tool, run_captured, unique_id, wait_until, ImageTar,
     Outcome,
@@ -229,4 +230,40 @@ exec "{rune}" "$@"
     let env = recorded["process"]["env"].to_string();
     assert!(env.contains("ENCLAVE_TYPE=sim"), "{env}");
     assert!(env.contains("ENCLAVE_RUNTIME_LOGLEVEL=debug"), "{env}");
+}
+
+#[test]
+fn a_signed_sim_image_runs_in_an_enclave_under_docker() {
+    require_root!();
+    require_tool!("dockerd");
+    require_tool!("containerd");
+    require_tool!("umoci");
+    require_tool!("jq");
+    let host = SimHost::start();
+    let daemon = Dockerd::start(&host.rune());
+    let image = ImageTar::signed_busybox(IMAGE, &["ENCLAVE_TYPE=sim"], &host.key());
+    daemon
+        .docker(&["load", "--input", &image.path().to_string_lossy()])
+        .ok();
+    let pal = format!("ENCLAVE_RUNTIME_PATH={}", SimHost::pal().display());
+
+    // The first container keeps running, and its overlay mounted: the second one's overlay
+    // gets another device number.
+    let first = unique_id("dsim");
+    daemon
+        .run(&["-d", "--name", &first, "--env", &pal], &["sleep", "300"])
+        .ok();
+    assert!(host.wait_ready_enclaves(1));
+    let out = daemon.run(
+        &["--rm", "--env", &pal],
+        &[
+            "sh",
+            "-c",
+            "echo in the sim enclave; grep -c . /.enclave/manifest.json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(out.stdout.starts_with("in the sim enclave\n"), "{out:#?}");
+    assert_second_container_hashed_nothing(&host.handovers());
+    daemon.docker(&["rm", "-f", &first]).ok();
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub mod sim;
+pub mod sim_host;
 
 /// Returns early from a test, printing why, unless running as root.
 #[macro_export]
@@ -382,7 +383,7 @@ impl ImageTar {
 
     /// Builds the image `name` with `env` added to its config, its rootfs signed for the
     /// software TEE with `key` (PEM) by rune from this workspace (manifest and SIGSTRUCT in
-    /// `/.enclave`, any argv allowed).
+    /// `/.enclave`, any argv and environment allowed).
     pub fn signed_busybox(name: &str, env: &[&str], key: &Path) -> Self {
         Self::build(name, env, Some(key))
     }

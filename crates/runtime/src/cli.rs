@@ -465,6 +465,11 @@ pub struct Sign {
     /// `rune exec` into it.
     #[arg(long)]
     pub any_args: bool,
+    /// Let the enclave start with any environment (default: only the variable names of
+    /// process.env), e.g. under Docker (HOSTNAME) or Kubernetes (service variables); the
+    /// dynamic loader's LD_* stay refused.
+    #[arg(long)]
+    pub any_env: bool,
     /// Write the manifest and SIGSTRUCT into the rootfs (`ROOTFS/.enclave/`) instead of the
     /// bundle: for a rootfs that becomes a container image (containerd, Docker, Kubernetes
     /// make the bundle from the image, and only the rootfs travels).

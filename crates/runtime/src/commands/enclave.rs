@@ -94,6 +94,7 @@ fn sign(args: &Sign) -> Result<i32> {
         argv: args
             .any_args
             .then_some(erpal_sim::manifest::ArgvPolicy::Any),
+        env: args.any_env.then_some(erpal_sim::manifest::EnvPolicy::Any),
         in_rootfs: args.in_rootfs,
         ..image::SignOptions::default()
     };
