@@ -107,8 +107,8 @@ pub fn prepare(
     launch.agent_fd = Some(agent.as_raw_fd());
     let mut open = vec![pal, agent];
     if config.kind == EnclaveType::Sim {
-        // The image layout (BUNDLE/enclave/{manifest.json,sigstruct.bin}, outside the rootfs) is
-        // liberpal-sim's; its tooling writes it.
+        // The image layout (BUNDLE/enclave/{manifest.json,sigstruct.bin}, or ROOTFS/.enclave/
+        // for an image) is liberpal-sim's; its tooling writes it.
         let image = open_sim_image(bundle, rootfs)?;
         let mut args = Vec::new();
         for (name, fd) in ["manifest", "sigstruct"].iter().zip(&image) {
