@@ -205,19 +205,50 @@ fn broken_runtimes_are_refused_clearly() {
     );
 }
 
-#[test]
-fn failing_pal_init_fails_create() {
-    require_root!();
-    let dir = tempfile::tempdir().unwrap();
-    let pal = compiled("pal_v3", dir.path());
+/// A bundle running `true` with the v3 test PAL and `ENCLAVE_RUNTIME_ARGS=args`.
+fn pal_v3_bundle_with_args(dir: &Path, args: &str) -> (PathBuf, Bundle) {
+    let pal = compiled("pal_v3", dir);
     let bundle = enclave_bundle(&["true"], &pal);
     bundle.edit(|c| {
         c["process"]["env"]
             .as_array_mut()
             .unwrap()
-            .push(json!("ENCLAVE_RUNTIME_ARGS=fail-init"))
+            .push(json!(format!("ENCLAVE_RUNTIME_ARGS={args}")))
     });
+    (pal, bundle)
+}
+
+#[test]
+fn failing_pal_init_fails_create() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, bundle) = pal_v3_bundle_with_args(dir.path(), "fail-init");
     assert_create_fails(&bundle, "pal_init");
+}
+
+#[test]
+fn a_pal_that_ends_the_init_while_loading_or_in_pal_init_fails_create() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let (pal, bundle) = pal_v3_bundle_with_args(dir.path(), "exit-in-init");
+    assert_create_fails(
+        &bundle,
+        &format!(
+            "the container's init process exited with code 70 in pal_init of enclave runtime {}",
+            pal.display()
+        ),
+    );
+
+    // A PAL whose initialiser ends the process: the init ends while loading it.
+    let exits_on_load =
+        compile_c_pal_with(&c_pal_source("pal_v3"), dir.path(), &["PAL_EXIT_ON_LOAD"]).unwrap();
+    assert_create_fails(
+        &enclave_bundle(&["true"], &exits_on_load),
+        &format!(
+            "the container's init process exited with code 71 while loading enclave runtime {}",
+            exits_on_load.display()
+        ),
+    );
 }
 
 #[test]

@@ -204,16 +204,30 @@ fn wrong_state_operations() {
 fn failed_create_leaves_nothing_behind() {
     require_root!();
     let rt = Runtime::rune();
-    // Fails inside the container's init, after namespaces and cgroups exist.
+    let pid_files = tempfile::tempdir().unwrap();
+    let create_with_pid_file = |bundle: &Bundle, id: &str, pid_file: &std::path::Path| {
+        rt.call(&[
+            "create",
+            "--pid-file",
+            &pid_file.to_string_lossy(),
+            "--bundle",
+            &bundle.path().to_string_lossy(),
+            id,
+        ])
+    };
+    // Fails inside the container's init, after namespaces and cgroups exist, and after
+    // libcontainer knows the init's pid: the pid file is written only for a created container.
     let bundle = Bundle::busybox(&["/no/such/program"]);
     let id = unique_id("leak-exec");
+    let pid_file = pid_files.path().join("exec.pid");
     assert_fails_with(
-        &create(&rt, &bundle, &id),
+        &create_with_pid_file(&bundle, &id, &pid_file),
         "exec \"/no/such/program\": No such file or directory",
     );
     assert_nothing_left(&rt, &id, &bundle);
+    assert!(!pid_file.exists(), "pid file of a failed create");
 
-    // Fails while mounting.
+    // Fails while mounting; a pid file that was there is left as it was, as runc does.
     let bundle = Bundle::busybox(&["true"]);
     bundle.edit(|c| {
         c["mounts"].as_array_mut().unwrap().push(json!({
@@ -221,8 +235,14 @@ fn failed_create_leaves_nothing_behind() {
         }));
     });
     let id = unique_id("leak-mount");
-    assert_fails_with(&create(&rt, &bundle, &id), "/nonexistent-source");
+    let pid_file = pid_files.path().join("mount.pid");
+    std::fs::write(&pid_file, "4242").unwrap();
+    assert_fails_with(
+        &create_with_pid_file(&bundle, &id, &pid_file),
+        "/nonexistent-source",
+    );
     assert_nothing_left(&rt, &id, &bundle);
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), "4242");
 
     // Fails applying cgroup limits (hugetlb has no usable controller on this host class).
     let bundle = Bundle::busybox(&["true"]);

@@ -26,9 +26,11 @@
 //! | `pal_missing_kill.c` | 2, without `pal_kill` | | for missing-symbol tests |
 //!
 //! The v2 and v3 PALs read directives from the `pal_init` args (space separated):
-//! `fail-init` makes `pal_init` fail with errno `EINVAL`; `expect-level=L`, `expect-fd=N`,
+//! `fail-init` makes `pal_init` fail with errno `EINVAL`, `exit-in-init` ends the calling
+//! process there (`_exit(70)`, a PAL that crashes); `expect-level=L`, `expect-fd=N`,
 //! `expect-addr=X` (hex) make it fail with `EPROTO` unless the attributes match, which proves
-//! the `pal_attr_v*_t` layout from the C side.
+//! the `pal_attr_v*_t` layout from the C side. Any of them compiled with `-DPAL_EXIT_ON_LOAD`
+//! ends the process that loads it from its initialiser (`_exit(71)`).
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -23,6 +23,7 @@ use crate::acceptor::{Acceptor, AcceptorThread};
 use crate::attestation_api::{self, Services};
 use crate::bundle::{API_DIR, SECRETS_DIR};
 use crate::enclave::{EnclaveConfig, EnclaveType};
+use crate::launch::EnclaveStage;
 
 /// The enclave runtime of this init process, loaded at create and used at start.
 static ENCLAVE_RUNTIME: OnceLock<EnclaveRuntime> = OnceLock::new();
@@ -64,6 +65,18 @@ pub struct EnclaveLaunch {
     /// The connection on which epm answers for this enclave (see `crate::epm::request`), if
     /// rune asked it; the handover it brings becomes `pal_attr_v3_t.fd`.
     pub epm_fd: Option<RawFd>,
+    /// The write end of the pipe on which the init marks each step into the PAL's code
+    /// (`launch::EnclaveStage`), for `rune create` to name if the init dies there.
+    pub stage_fd: RawFd,
+}
+
+impl EnclaveLaunch {
+    /// Marks `stage` on the stage pipe; a failure only costs the diagnosis.
+    fn mark(&self, stage: crate::launch::EnclaveStage) {
+        if let Ok(fd) = crate::sys::inherited(self.stage_fd) {
+            let _ = nix::unistd::write(fd, &[stage.byte()]);
+        }
+    }
 }
 
 impl EnclaveLaunch {
@@ -208,6 +221,7 @@ fn init_enclave(launch: &EnclaveLaunch) -> Result<(), String> {
     start_signal_relay();
     let fd = crate::sys::inherited(launch.pal_fd)
         .map_err(|e| format!("enclave runtime descriptor {}: {e}", launch.pal_fd))?;
+    launch.mark(EnclaveStage::Loading);
     let runtime = EnclaveRuntime::open_fd(fd)
         .map_err(|e| {
             format!(
@@ -222,14 +236,16 @@ fn init_enclave(launch: &EnclaveLaunch) -> Result<(), String> {
         .log_level
         .parse()
         .map_err(|e| format!("enclave log level: {e}"))?;
-    crate::epm::init(
+    launch.mark(EnclaveStage::Initialising);
+    let initialised = crate::epm::init(
         &runtime,
         &launch.config,
         &launch.init_args(),
         level,
         launch.epm_fd,
-    )
-    .map_err(|e| format!("{} enclave: {e}", launch.config.kind))?;
+    );
+    launch.mark(EnclaveStage::Returned);
+    initialised.map_err(|e| format!("{} enclave: {e}", launch.config.kind))?;
     tracing::info!(
         tee = %launch.config.kind,
         runtime = %launch.config.runtime_path.display(),

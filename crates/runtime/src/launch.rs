@@ -1,6 +1,7 @@
 //! Host-side preparation of an enclave container at `create`: open the files the container's
 //! init process needs (the PAL, and for the software TEE the signed image and the platform
-//! secrets) so it inherits them as descriptors across pivot_root.
+//! secrets) so it inherits them as descriptors across pivot_root; and, when the init dies in the
+//! enclave runtime's code, say so (see [`EnclaveStage`]).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -50,6 +51,9 @@ pub enum LaunchError {
     /// The agent socket could not be bound.
     #[error("{0}")]
     Agent(io::Error),
+    /// The pipe of the enclave's stages could not be made.
+    #[error("enclave stage pipe: {0}")]
+    StagePipe(io::Error),
     /// An image file could not be opened.
     #[error("opening {path}")]
     OpenImage {
@@ -71,7 +75,94 @@ pub enum LaunchError {
 pub struct HostLaunch {
     /// What the init process receives.
     pub launch: EnclaveLaunch,
+    /// The read end of the stage pipe (non-blocking).
+    stages: File,
     _open: Vec<OwnedFd>,
+}
+
+/// How far the container's init got into the enclave runtime's code, as it writes it on the
+/// launch's stage pipe (one byte per step). A PAL is native code that can exit or crash the
+/// init in its initialisers or in `pal_init`; libcontainer then only sees the init's channel
+/// close, and `rune create` uses the last stage to say where the init ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnclaveStage {
+    /// Loading the PAL: `dlopen`, which runs its initialisers, and `pal_get_version`.
+    Loading,
+    /// In `pal_init`.
+    Initialising,
+    /// `pal_init` returned (what it returned is reported as usual).
+    Returned,
+}
+
+impl EnclaveStage {
+    /// The byte the init writes for this stage.
+    pub fn byte(self) -> u8 {
+        match self {
+            Self::Loading => b'L',
+            Self::Initialising => b'I',
+            Self::Returned => b'R',
+        }
+    }
+
+    fn from_byte(byte: u8) -> Option<Self> {
+        [Self::Loading, Self::Initialising, Self::Returned]
+            .into_iter()
+            .find(|stage| stage.byte() == byte)
+    }
+}
+
+impl HostLaunch {
+    /// The last stage the init wrote (after a failed create: the init is gone or going).
+    pub fn stage_reached(&self) -> Option<EnclaveStage> {
+        let mut last = None;
+        let mut buf = [0u8; 16];
+        // Non-blocking: rune holds a write end itself, so the end of the bytes is EAGAIN.
+        while let Ok(n @ 1..) = (&self.stages).read(&mut buf) {
+            last = buf[..n]
+                .iter()
+                .rev()
+                .find_map(|&b| EnclaveStage::from_byte(b))
+                .or(last);
+        }
+        last
+    }
+
+    /// After a failed create: if the init ended inside the enclave runtime's code, why, as one
+    /// phrase naming the runtime (its exit status comes from reaping it: the init is a child
+    /// of rune, a sibling of libcontainer's intermediate process).
+    pub fn ended_in_runtime(&self) -> Option<String> {
+        let place = match self.stage_reached()? {
+            EnclaveStage::Loading => "while loading",
+            EnclaveStage::Initialising => "in pal_init of",
+            EnclaveStage::Returned => return None,
+        };
+        Some(format!(
+            "the container's init process {} {place} enclave runtime {}",
+            reap_failed_children(),
+            self.launch.config.runtime_path.display()
+        ))
+    }
+}
+
+/// Reaps the container's processes left by a failed create (the init, and libcontainer's
+/// intermediate process, which exits 0) and says how the one that failed ended. Waits at most
+/// two seconds for them to exit.
+fn reap_failed_children() -> String {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let mut ended = None;
+    for _ in 0..200 {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
+            Ok(WaitStatus::Exited(_, 0)) => {}
+            Ok(WaitStatus::Exited(_, code)) => ended = Some(format!("exited with code {code}")),
+            Ok(WaitStatus::Signaled(_, signal, _)) => {
+                ended = Some(format!("was killed by {signal}"));
+            }
+            Ok(WaitStatus::StillAlive) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    ended.unwrap_or_else(|| "ended".to_owned())
 }
 
 /// Opens what the enclave container's init process needs; its agent socket is bound in
@@ -84,6 +175,13 @@ pub fn prepare(
     own_network: bool,
 ) -> Result<HostLaunch, LaunchError> {
     let pal = open_pal(&config.runtime_path)?;
+    let (stages, stage_writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|errno| LaunchError::StagePipe(io::Error::from(errno)))?;
+    nix::fcntl::fcntl(
+        stages.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .map_err(|errno| LaunchError::StagePipe(io::Error::from(errno)))?;
     let mut launch = EnclaveLaunch {
         config: config.clone(),
         pal_fd: pal.as_raw_fd(),
@@ -95,6 +193,7 @@ pub fn prepare(
         kbs_root_pem: None,
         own_network,
         epm_fd: None,
+        stage_fd: stage_writer.as_raw_fd(),
     };
     if let Some(path) = &config.kbs_cert {
         let pem = std::fs::read(path).map_err(|source| LaunchError::OpenImage {
@@ -105,7 +204,7 @@ pub fn prepare(
     }
     let agent = OwnedFd::from(crate::agent::bind(agent_dir).map_err(LaunchError::Agent)?);
     launch.agent_fd = Some(agent.as_raw_fd());
-    let mut open = vec![pal, agent];
+    let mut open = vec![pal, agent, stage_writer];
     if config.kind == EnclaveType::Sim {
         // The image layout (BUNDLE/enclave/{manifest.json,sigstruct.bin}, or ROOTFS/.enclave/
         // for an image) is liberpal-sim's; its tooling writes it.
@@ -146,6 +245,7 @@ pub fn prepare(
     }
     Ok(HostLaunch {
         launch,
+        stages: File::from(stages),
         _open: open,
     })
 }

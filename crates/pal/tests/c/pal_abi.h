@@ -66,6 +66,14 @@ _Static_assert(sizeof(pal_exec_args) == 16, "pal_exec_args size");
 _Static_assert(offsetof(pal_exec_args, exit_value) == 8, "pal_exec_args.exit_value");
 #endif
 
+#ifdef PAL_EXIT_ON_LOAD
+/* -DPAL_EXIT_ON_LOAD: the library ends the process that loads it, from its initialiser. */
+__attribute__((constructor)) static void pal_exit_on_load(void)
+{
+	_exit(71);
+}
+#endif
+
 #define PAL_TARGETINFO_SIZE 512
 #define PAL_REPORT_SIZE 432
 
@@ -74,6 +82,7 @@ extern char **environ;
 /*
  * Checks the pal_init directives in `args` (space separated):
  *   fail-init       fail with EINVAL
+ *   exit-in-init    end the calling process (_exit(70)), as a PAL that crashes would
  *   expect-level=L  log_level must be L
  *   expect-fd=N     (v3) attr fd must be N
  *   expect-addr=X   (v3) attr addr must be X (hex)
@@ -97,6 +106,8 @@ static inline int pal_check_init(const char *args, const char *log_level, int is
 		if (strcmp(tok, "fail-init") == 0) {
 			errno = EINVAL;
 			return -1;
+		} else if (strcmp(tok, "exit-in-init") == 0) {
+			_exit(70);
 		} else if (strncmp(tok, "expect-level=", 13) == 0) {
 			if (strcmp(tok + 13, log_level) != 0) {
 				errno = EPROTO;

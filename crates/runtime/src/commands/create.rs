@@ -15,7 +15,7 @@ use crate::container;
 use crate::enclave::{self, EnclaveConfig, EnclaveType};
 use crate::executor::RuneExecutor;
 use crate::foreground;
-use crate::launch;
+use crate::launch::{self, HostLaunch};
 use crate::state::RuneRecord;
 
 /// `rune create`: sets the container up; its process waits for `start`.
@@ -120,10 +120,16 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
         tracing::info!(container_id = %id, tee = %config.kind, runtime = %config.runtime_path.display(), "creating enclave container");
     }
 
+    // Written by rune once the container is created, as runc does: libcontainer would write it
+    // as soon as it knows the init's pid, and a create that fails after that would leave it.
+    let pid_file = opts
+        .pid_file
+        .as_deref()
+        .map(std::path::absolute)
+        .transpose()
+        .with_context(|| format!("--pid-file {:?}", opts.pid_file))?;
     let built = ContainerBuilder::new(id.to_owned(), SyscallType::default())
         .with_executor(executor)
-        .with_pid_file(opts.pid_file.as_ref())
-        .context("--pid-file")?
         .with_console_socket(opts.console_socket.as_ref())
         .with_root_path(&g.root)
         .with_context(|| format!("state root {}", g.root.display()))?
@@ -150,14 +156,54 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
                     });
                 }
             }
+            if let Some(path) = &pid_file {
+                let written = container
+                    .pid()
+                    .ok_or_else(|| std::io::Error::other("the container has no init process"))
+                    .and_then(|pid| write_pid_file(path, pid.as_raw()));
+                if let Err(e) = written {
+                    let _ = container.delete(true);
+                    remove_leftovers(&g.root, id);
+                    return Err(e).with_context(|| {
+                        format!(
+                            "creating container {id:?}: writing --pid-file {}",
+                            path.display()
+                        )
+                    });
+                }
+            }
             prepared.keep();
             Ok(container)
         }
         Err(e) => {
+            // libcontainer only saw the init's channel close; say where the init ended.
+            let ended = host_launch.as_ref().and_then(HostLaunch::ended_in_runtime);
             remove_leftovers(&g.root, id);
-            Err(e).with_context(|| format!("creating container {id:?}"))
+            match ended {
+                Some(reason) => {
+                    tracing::debug!(error = %e, "libcontainer's view of the failed create");
+                    Err(anyhow::Error::msg(reason))
+                        .with_context(|| format!("creating container {id:?}"))
+                }
+                None => Err(e).with_context(|| format!("creating container {id:?}")),
+            }
         }
     }
+}
+
+/// Writes `pid` to `path` as runc does: into a hidden file beside it, renamed over it, so a
+/// reader never sees a partial number.
+fn write_pid_file(path: &Path, pid: i32) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
+    let mut hidden = std::ffi::OsString::from(".");
+    hidden.push(name);
+    let temporary = path.with_file_name(hidden);
+    fs::write(&temporary, pid.to_string())?;
+    fs::rename(&temporary, path).inspect_err(|_| {
+        let _ = fs::remove_file(&temporary);
+    })
 }
 
 /// The enclave as `rune state` shows it; a sim enclave says what it does not protect.
