@@ -222,7 +222,9 @@ fn init_enclave(launch: &EnclaveLaunch) -> Result<(), String> {
     let fd = crate::sys::inherited(launch.pal_fd)
         .map_err(|e| format!("enclave runtime descriptor {}: {e}", launch.pal_fd))?;
     launch.mark(EnclaveStage::Loading);
-    let runtime = EnclaveRuntime::open_fd(fd)
+    let loaded = EnclaveRuntime::open_fd(fd);
+    launch.mark(EnclaveStage::Returned);
+    let runtime = loaded
         .map_err(|e| {
             format!(
                 "loading enclave runtime {}: {e}",

@@ -90,7 +90,8 @@ pub enum EnclaveStage {
     Loading,
     /// In `pal_init`.
     Initialising,
-    /// `pal_init` returned (what it returned is reported as usual).
+    /// The PAL's code returned, from loading or from `pal_init` (what it returned is reported
+    /// as usual).
     Returned,
 }
 
