@@ -110,6 +110,15 @@ impl EnclaveStage {
             .into_iter()
             .find(|stage| stage.byte() == byte)
     }
+
+    /// The last stage named in `bytes` (other bytes are ignored), or `previous`.
+    fn last_in(bytes: &[u8], previous: Option<Self>) -> Option<Self> {
+        bytes
+            .iter()
+            .rev()
+            .find_map(|&b| Self::from_byte(b))
+            .or(previous)
+    }
 }
 
 impl HostLaunch {
@@ -119,11 +128,7 @@ impl HostLaunch {
         let mut buf = [0u8; 16];
         // Non-blocking: rune holds a write end itself, so the end of the bytes is EAGAIN.
         while let Ok(n @ 1..) = (&self.stages).read(&mut buf) {
-            last = buf[..n]
-                .iter()
-                .rev()
-                .find_map(|&b| EnclaveStage::from_byte(b))
-                .or(last);
+            last = EnclaveStage::last_in(&buf[..n], last);
         }
         last
     }
@@ -324,4 +329,24 @@ fn open_pal(path: &Path) -> Result<OwnedFd, LaunchError> {
         });
     }
     Ok(OwnedFd::from(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_stage_written_wins_and_other_bytes_are_ignored() {
+        use EnclaveStage::{Initialising, Loading, Returned};
+        assert_eq!(EnclaveStage::last_in(b"", None), None);
+        assert_eq!(EnclaveStage::last_in(b"L", None), Some(Loading));
+        assert_eq!(EnclaveStage::last_in(b"LRI", None), Some(Initialising));
+        assert_eq!(EnclaveStage::last_in(b"LRIR", None), Some(Returned));
+        assert_eq!(EnclaveStage::last_in(b"I\0x", None), Some(Initialising));
+        // A read that ends between two steps keeps the earlier one.
+        assert_eq!(EnclaveStage::last_in(b"??", Some(Loading)), Some(Loading));
+        for stage in [Loading, Initialising, Returned] {
+            assert_eq!(EnclaveStage::from_byte(stage.byte()), Some(stage));
+        }
+    }
 }
