@@ -489,6 +489,16 @@ fn an_image_changed_after_it_was_cached_is_never_served_stale() {
 /// new overlay (a new `st_dev`) with an empty upper directory, mounted over the ones before:
 /// as with containerd's other containers, they stay mounted, so the kernel does not give the
 /// new overlay the device number of the one before.
+/// How [`OverlayRootfs::mount_with`] names the layers in the mount options.
+#[derive(Clone, Copy)]
+enum Paths {
+    Absolute,
+    /// containerd's way for long layer lists: relative lower directories, the upper absolute.
+    RelativeLower,
+    /// Docker's way for long layer lists: every directory relative.
+    AllRelative,
+}
+
 struct OverlayRootfs {
     rootfs: PathBuf,
     lower: PathBuf,
@@ -509,21 +519,41 @@ impl OverlayRootfs {
     }
 
     fn mount(&mut self) {
+        self.mount_with(Paths::Absolute);
+    }
+
+    /// Mounts a new overlay of the layer, its directories given as `paths` says.
+    fn mount_with(&mut self, paths: Paths) {
         self.mounts += 1;
-        let dir = self
-            .lower
-            .with_file_name(format!("overlay-{}", self.mounts));
-        let (upper, work) = (dir.join("upper"), dir.join("work"));
-        std::fs::create_dir_all(&upper).unwrap();
-        std::fs::create_dir_all(&work).unwrap();
-        let options = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            self.lower.display(),
-            upper.display(),
-            work.display()
-        );
+        let name = format!("overlay-{}", self.mounts);
+        let base = self.lower.parent().unwrap().to_owned();
+        let dir = base.join(&name);
+        std::fs::create_dir_all(dir.join("upper")).unwrap();
+        std::fs::create_dir_all(dir.join("work")).unwrap();
+        let show = |p: PathBuf| p.to_string_lossy().into_owned();
+        let (lower, upper, work) = match paths {
+            Paths::Absolute => (
+                show(self.lower.clone()),
+                show(dir.join("upper")),
+                show(dir.join("work")),
+            ),
+            Paths::RelativeLower => (
+                "layer".to_owned(),
+                show(dir.join("upper")),
+                show(dir.join("work")),
+            ),
+            Paths::AllRelative => (
+                "layer".to_owned(),
+                format!("{name}/upper"),
+                format!("{name}/work"),
+            ),
+        };
+        // Relative paths are resolved against the mounter's directory, as containerd and
+        // Docker do for layer lists longer than a page.
         let status = Command::new("mount")
-            .args(["-t", "overlay", "overlay", "-o", &options])
+            .current_dir(&base)
+            .args(["-t", "overlay", "overlay", "-o"])
+            .arg(format!("lowerdir={lower},upperdir={upper},workdir={work}"))
             .arg(&self.rootfs)
             .status()
             .unwrap();
@@ -563,13 +593,21 @@ fn a_new_overlay_of_the_same_layers_is_not_measured_again() {
     assert!(log.contains("hit=false"), "{log}");
     epm.wait_ready("host", 1);
 
-    // A container's new overlay: the layer's files were measured, nothing is hashed.
-    overlay.mount();
-    let (out, log) = sim.run(&bundle, &unique_id("epm-ovl-next"));
-    assert_eq!((out.code, out.stdout.len()), (0, 1 << 20), "{}", out.stderr);
-    assert!(log.contains("hit=true"), "{log}");
-    assert_eq!(hashed_bytes(&log), 0, "{log}");
-    epm.wait_ready("host", 1);
+    // A container's new overlay: the layer's files were measured, nothing is hashed; also when
+    // the mounter named the layers relative to its own directory (containerd's and Docker's
+    // way for long layer lists), which mountinfo does not show.
+    for (paths, name) in [
+        (Paths::Absolute, "epm-ovl-next"),
+        (Paths::RelativeLower, "epm-ovl-relative"),
+        (Paths::AllRelative, "epm-ovl-all-relative"),
+    ] {
+        overlay.mount_with(paths);
+        let (out, log) = sim.run(&bundle, &unique_id(name));
+        assert_eq!((out.code, out.stdout.len()), (0, 1 << 20), "{}", out.stderr);
+        assert!(log.contains("hit=true"), "{name}: {log}");
+        assert_eq!(hashed_bytes(&log), 0, "{name}: {log}");
+        epm.wait_ready("host", 1);
+    }
 
     // Copied up unchanged (the mode set to what it was): a new ctime, so hashed, and accepted.
     overlay.mount();

@@ -5,8 +5,8 @@
 //! layers, with a new `st_dev`: keyed by the overlay's identity, every container's trusted
 //! files would be hashed again. The layer's own file keeps its identity from container to
 //! container. The lookup here only proposes a candidate; [`same_file`] decides, so a wrong
-//! guess (a whiteout, an opaque or renamed directory this lookup does not model) costs a hash,
-//! never a wrong digest.
+//! guess (a whiteout, an opaque or renamed directory this lookup does not model, a relative
+//! layer path anchored in the wrong directory) costs a hash, never a wrong digest.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use erpal_sim::handover::FileIdentity;
 use erpal_sim::rootfs;
 
-/// The layers of an overlay mounted at a rootfs, when they can be used: absolute lower
-/// directories, all on the filesystem of the upper one.
+/// The layers of an overlay mounted at a rootfs, when they can be used: lower directories all
+/// on the filesystem of the upper one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layers {
     /// Lower directories, top first (the order overlayfs searches them).
@@ -32,15 +32,15 @@ impl Layers {
     /// mount or its layers cannot be used (see [`Layers::from_mountinfo`]).
     pub fn of(rootfs: &Path) -> Option<Self> {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-        let mut layers = Self::from_mountinfo(&mountinfo, rootfs)?;
+        let mut layers = Self::from_mountinfo(&mountinfo, rootfs)?.anchored(rootfs)?;
         layers.device = Some(layers.one_filesystem()?);
         Some(layers)
     }
 
     /// Parses the overlay mount at `rootfs` out of a mountinfo text (the last mount there,
-    /// the one on top). `None` unless it is an overlay whose `lowerdir` lists absolute paths
-    /// without escapes and has an `upperdir`: relative layers (containerd's long layer lists)
-    /// and data-only layers (`::`) are left to hashing.
+    /// the one on top). `None` unless it is an overlay with a `lowerdir` and an `upperdir`
+    /// without escapes; data-only layers (`::`) are left to hashing. The directories are as the
+    /// mounter gave them, possibly relative (see [`Layers::anchored`]).
     pub fn from_mountinfo(mountinfo: &str, rootfs: &Path) -> Option<Self> {
         let options = mountinfo.lines().rev().find_map(|line| {
             let (left, right) = line.split_once(" - ")?;
@@ -64,9 +64,43 @@ impl Layers {
             return None;
         }
         let lower: Vec<PathBuf> = lower.split(':').map(PathBuf::from).collect();
-        (upper.is_absolute() && lower.iter().all(|dir| dir.is_absolute())).then_some(Self {
+        let empty = |dir: &PathBuf| dir.as_os_str().is_empty();
+        (!empty(&upper) && !lower.iter().any(empty)).then_some(Self {
             lower,
             upper,
+            device: None,
+        })
+    }
+
+    /// The layers with absolute directories. A mounter whose option string would exceed a
+    /// page gives the layers relative to a directory it changed into, which mountinfo does not
+    /// show: containerd (relative lower directories under the snapshots directory, the upper
+    /// one absolute) and Docker (everything relative to its `overlay2` directory, beside the
+    /// mount point). That directory is taken to be the nearest ancestor of the upper directory,
+    /// or else of the mount point, under which every relative layer is a directory.
+    fn anchored(self, rootfs: &Path) -> Option<Self> {
+        let relative: Vec<&PathBuf> = self
+            .lower
+            .iter()
+            .chain([&self.upper])
+            .filter(|dir| dir.is_relative())
+            .collect();
+        if relative.is_empty() {
+            return Some(self);
+        }
+        let upper_ancestors = self
+            .upper
+            .is_absolute()
+            .then(|| self.upper.ancestors().skip(1))
+            .into_iter()
+            .flatten();
+        let base = upper_ancestors
+            .chain(rootfs.ancestors().skip(1))
+            .find(|base| relative.iter().all(|dir| base.join(dir).is_dir()))?
+            .to_owned();
+        Some(Self {
+            lower: self.lower.iter().map(|dir| base.join(dir)).collect(),
+            upper: base.join(&self.upper),
             device: None,
         })
     }
@@ -183,15 +217,78 @@ mod tests {
 
     #[test]
     fn unusable_layers_are_left_to_hashing() {
-        assert_eq!(
-            layers("/run/c/rel/rootfs"),
-            None,
-            "relative lower directories"
-        );
         assert_eq!(layers("/run/c/ro/rootfs"), None, "no upper directory");
         assert_eq!(layers("/run/c/data/rootfs"), None, "data-only layers");
         assert_eq!(layers("/run/c/bind/rootfs"), None, "not an overlay");
         assert_eq!(layers("/run/c/none"), None, "not a mount point");
+    }
+
+    #[test]
+    fn relative_layers_are_anchored_where_they_all_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for layer in [
+            "snapshots/2/fs",
+            "snapshots/3/fs",
+            "snapshots/6/fs",
+            "snapshots/6/3/x",
+        ] {
+            std::fs::create_dir_all(root.join(layer)).unwrap();
+        }
+        let rootfs = root.join("run/c/rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+
+        // containerd: relative lower directories, the upper one absolute; "3" exists beside
+        // the upper directory too, but not "3/fs" and "2/fs" together.
+        let containerd = Layers {
+            lower: vec!["3/fs".into(), "2/fs".into()],
+            upper: root.join("snapshots/6/fs"),
+            device: None,
+        };
+        let anchored = containerd.anchored(&rootfs).unwrap();
+        assert_eq!(
+            anchored.lower,
+            [root.join("snapshots/3/fs"), root.join("snapshots/2/fs")]
+        );
+        assert_eq!(anchored.upper, root.join("snapshots/6/fs"));
+
+        // Docker: everything relative to a directory beside the mount point's.
+        let docker_root = root.join("run/c");
+        for layer in ["l/AB", "id/diff"] {
+            std::fs::create_dir_all(docker_root.join(layer)).unwrap();
+        }
+        let docker = Layers {
+            lower: vec!["l/AB".into()],
+            upper: "id/diff".into(),
+            device: None,
+        };
+        let anchored = docker.anchored(&rootfs).unwrap();
+        assert_eq!(anchored.lower, [docker_root.join("l/AB")]);
+        assert_eq!(anchored.upper, docker_root.join("id/diff"));
+
+        // Nowhere: left to hashing.
+        let lost = Layers {
+            lower: vec!["9/fs".into()],
+            upper: root.join("snapshots/6/fs"),
+            device: None,
+        };
+        assert_eq!(lost.anchored(&rootfs), None);
+
+        // Absolute layers stay as they are, whether they exist or not.
+        let absolute = Layers {
+            lower: vec!["/s/3/fs".into()],
+            upper: "/s/4/fs".into(),
+            device: None,
+        };
+        assert_eq!(absolute.clone().anchored(&rootfs), Some(absolute));
+    }
+
+    #[test]
+    fn relative_layers_are_parsed_as_given() {
+        assert_eq!(
+            layers("/run/c/rel/rootfs").unwrap(),
+            [PathBuf::from("3/fs"), PathBuf::from("2/fs")]
+        );
     }
 
     #[test]
