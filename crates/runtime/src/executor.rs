@@ -71,15 +71,13 @@ pub struct EnclaveLaunch {
 }
 
 impl EnclaveLaunch {
-    /// Marks `stage` on the stage pipe; a failure only costs the diagnosis.
-    fn mark(&self, stage: crate::launch::EnclaveStage) {
+    /// Marks `stage` on the stage pipe (one `write`); a failure only costs the diagnosis.
+    fn mark(&self, stage: EnclaveStage) {
         if let Ok(fd) = crate::sys::inherited(self.stage_fd) {
             let _ = nix::unistd::write(fd, &[stage.byte()]);
         }
     }
-}
 
-impl EnclaveLaunch {
     fn init_args(&self) -> String {
         [self.config.runtime_args.as_str(), self.extra_args.as_str()]
             .iter()

@@ -179,14 +179,14 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
             // libcontainer only saw the init's channel close; say where the init ended.
             let ended = host_launch.as_ref().and_then(HostLaunch::ended_in_runtime);
             remove_leftovers(&g.root, id);
-            match ended {
+            let error = match ended {
                 Some(reason) => {
                     tracing::debug!(error = %e, "libcontainer's view of the failed create");
-                    Err(anyhow::Error::msg(reason))
-                        .with_context(|| format!("creating container {id:?}"))
+                    anyhow::Error::msg(reason)
                 }
-                None => Err(e).with_context(|| format!("creating container {id:?}")),
-            }
+                None => anyhow::Error::new(e),
+            };
+            Err(error).with_context(|| format!("creating container {id:?}"))
         }
     }
 }
