@@ -323,11 +323,16 @@ pub fn located_image_paths(bundle: &Path, rootfs: &Path) -> (PathBuf, PathBuf) {
 /// The rootfs of `bundle`, from `root.path` of its `config.json`.
 pub fn bundle_rootfs(bundle: &Path) -> Result<PathBuf, ImageError> {
     let config = read_config(&bundle.join("config.json"))?;
-    Ok(if Path::new(&config.root.path).is_absolute() {
+    Ok(config_rootfs(bundle, &config))
+}
+
+/// `root.path` of `config`, the config of `bundle`, as a path.
+fn config_rootfs(bundle: &Path, config: &Config) -> PathBuf {
+    if Path::new(&config.root.path).is_absolute() {
         PathBuf::from(&config.root.path)
     } else {
         bundle.join(&config.root.path)
-    })
+    }
 }
 
 /// A fresh RSA-3072, e = 3 enclave signing key.
@@ -372,7 +377,7 @@ pub fn build_manifest_with_progress(
 ) -> Result<Manifest, ImageError> {
     let config_path = bundle.join("config.json");
     let config = read_config(&config_path)?;
-    let rootfs = bundle_rootfs(bundle)?;
+    let rootfs = config_rootfs(bundle, &config);
     let bad = |reason: &str| ImageError::Config {
         path: config_path.clone(),
         reason: reason.to_owned(),
