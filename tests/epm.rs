@@ -497,6 +497,9 @@ enum Paths {
     RelativeLower,
     /// Docker's way for long layer lists: every directory relative.
     AllRelative,
+    /// The mount API's way (kernel 6.8 on): one `lowerdir+` per layer through `fsconfig`,
+    /// which mountinfo shows as one option each.
+    AddedOneByOne,
 }
 
 struct OverlayRootfs {
@@ -519,20 +522,20 @@ impl OverlayRootfs {
     }
 
     fn mount(&mut self) {
-        self.mount_with(Paths::Absolute);
+        assert!(self.mount_with(Paths::Absolute));
     }
 
-    /// Mounts a new overlay of the layer, its directories given as `paths` says.
-    fn mount_with(&mut self, paths: Paths) {
-        self.mounts += 1;
-        let name = format!("overlay-{}", self.mounts);
+    /// Mounts a new overlay of the layer, its directories given as `paths` says; `false` when
+    /// this kernel cannot mount that way.
+    fn mount_with(&mut self, paths: Paths) -> bool {
+        let name = format!("overlay-{}", self.mounts + 1);
         let base = self.lower.parent().unwrap().to_owned();
         let dir = base.join(&name);
         std::fs::create_dir_all(dir.join("upper")).unwrap();
         std::fs::create_dir_all(dir.join("work")).unwrap();
         let show = |p: PathBuf| p.to_string_lossy().into_owned();
         let (lower, upper, work) = match paths {
-            Paths::Absolute => (
+            Paths::Absolute | Paths::AddedOneByOne => (
                 show(self.lower.clone()),
                 show(dir.join("upper")),
                 show(dir.join("work")),
@@ -548,16 +551,53 @@ impl OverlayRootfs {
                 format!("{name}/work"),
             ),
         };
-        // Relative paths are resolved against the mounter's directory, as containerd and
-        // Docker do for layer lists longer than a page.
-        let status = Command::new("mount")
-            .current_dir(&base)
-            .args(["-t", "overlay", "overlay", "-o"])
-            .arg(format!("lowerdir={lower},upperdir={upper},workdir={work}"))
-            .arg(&self.rootfs)
-            .status()
-            .unwrap();
-        assert!(status.success(), "mounting the overlay rootfs");
+        if let Paths::AddedOneByOne = paths {
+            if !self.mount_appending_layers(&lower, &upper, &work) {
+                return false;
+            }
+        } else {
+            // Relative paths are resolved against the mounter's directory, as containerd and
+            // Docker do for layer lists longer than a page.
+            let status = Command::new("mount")
+                .current_dir(&base)
+                .args(["-t", "overlay", "overlay", "-o"])
+                .arg(format!("lowerdir={lower},upperdir={upper},workdir={work}"))
+                .arg(&self.rootfs)
+                .status()
+                .unwrap();
+            assert!(status.success(), "mounting the overlay rootfs");
+        }
+        self.mounts += 1;
+        true
+    }
+
+    /// `fsopen("overlay")`, the layers added with `lowerdir+`, `fsmount` and `move_mount` onto
+    /// the rootfs; `false` when the kernel has no `lowerdir+` (before 6.8).
+    fn mount_appending_layers(&self, lower: &str, upper: &str, work: &str) -> bool {
+        use rustix::mount::{
+            fsconfig_create, fsconfig_set_string, fsmount, fsopen, move_mount, FsMountFlags,
+            FsOpenFlags, MountAttrFlags, MoveMountFlags,
+        };
+        let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).expect("fsopen overlay");
+        match fsconfig_set_string(&fs, "lowerdir+", lower) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::INVAL) => return false,
+            Err(e) => panic!("fsconfig lowerdir+={lower}: {e}"),
+        }
+        fsconfig_set_string(&fs, "upperdir", upper).expect("fsconfig upperdir");
+        fsconfig_set_string(&fs, "workdir", work).expect("fsconfig workdir");
+        fsconfig_create(&fs).expect("fsconfig create");
+        let mount =
+            fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty()).expect("fsmount");
+        move_mount(
+            &mount,
+            "",
+            rustix::fs::CWD,
+            &self.rootfs,
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+        .expect("move_mount onto the rootfs");
+        true
     }
 }
 
@@ -595,13 +635,17 @@ fn a_new_overlay_of_the_same_layers_is_not_measured_again() {
 
     // A container's new overlay: the layer's files were measured, nothing is hashed; also when
     // the mounter named the layers relative to its own directory (containerd's and Docker's
-    // way for long layer lists), which mountinfo does not show.
+    // way for long layer lists), which mountinfo does not show, or added them one by one.
     for (paths, name) in [
         (Paths::Absolute, "epm-ovl-next"),
         (Paths::RelativeLower, "epm-ovl-relative"),
         (Paths::AllRelative, "epm-ovl-all-relative"),
+        (Paths::AddedOneByOne, "epm-ovl-added"),
     ] {
-        overlay.mount_with(paths);
+        if !overlay.mount_with(paths) {
+            eprintln!("skipping {name}: this kernel has no overlayfs lowerdir+ (6.8 on)");
+            continue;
+        }
         let (out, log) = sim.run(&bundle, &unique_id(name));
         assert_eq!((out.code, out.stdout.len()), (0, 1 << 20), "{}", out.stderr);
         assert!(log.contains("hit=true"), "{name}: {log}");

@@ -38,9 +38,12 @@ impl Layers {
     }
 
     /// Parses the overlay mount at `rootfs` out of a mountinfo text (the last mount there,
-    /// the one on top). `None` unless it is an overlay with a `lowerdir` and an `upperdir`
-    /// without escapes; data-only layers (`::`) are left to hashing. The directories are as the
-    /// mounter gave them, possibly relative (see [`Layers::anchored`]).
+    /// the one on top). `None` unless it is an overlay with lower directories and an
+    /// `upperdir`; data-only layers (`::`, `datadir+`) are left to hashing. The lower
+    /// directories come either as one `lowerdir=` list or, when the mounter added them one by
+    /// one through `fsconfig` (kernel 6.8 on), as one `lowerdir+=` option each, in the same
+    /// order. The directories are as the mounter gave them, possibly relative (see
+    /// [`Layers::anchored`]).
     pub fn from_mountinfo(mountinfo: &str, rootfs: &Path) -> Option<Self> {
         let options = mountinfo.lines().rev().find_map(|line| {
             let (left, right) = line.split_once(" - ")?;
@@ -51,21 +54,33 @@ impl Layers {
             let options = right.next()?;
             (fstype == "overlay" && Path::new(&mount_point) == rootfs).then_some(options)
         })?;
-        let (mut lower, mut upper) = (None, None);
+        let (mut list, mut appended, mut upper) = (None, Vec::new(), None);
         for option in options.split(',') {
+            // The kernel escapes `,`, `=`, blanks and `\` in each value (`seq_show_option`).
             if let Some(dirs) = option.strip_prefix("lowerdir=") {
-                lower = Some(dirs);
+                list = Some(unescape(dirs)?);
+            } else if let Some(dir) = option.strip_prefix("lowerdir+=") {
+                appended.push(PathBuf::from(unescape(dir)?));
+            } else if option.starts_with("datadir+=") {
+                return None;
             } else if let Some(dir) = option.strip_prefix("upperdir=") {
-                upper = Some(PathBuf::from(dir));
+                upper = Some(PathBuf::from(unescape(dir)?));
             }
         }
-        let (lower, upper) = (lower?, upper?);
-        if lower.contains('\\') || lower.contains("::") || upper.to_str()?.contains('\\') {
-            return None;
-        }
-        let lower: Vec<PathBuf> = lower.split(':').map(PathBuf::from).collect();
+        let lower = match (list, appended.is_empty()) {
+            (Some(list), true) => {
+                // In the list form a `\` escapes a `:` the mounter meant literally.
+                if list.contains('\\') || list.contains("::") {
+                    return None;
+                }
+                list.split(':').map(PathBuf::from).collect()
+            }
+            (None, false) => appended,
+            _ => return None,
+        };
+        let upper = upper?;
         let empty = |dir: &PathBuf| dir.as_os_str().is_empty();
-        (!empty(&upper) && !lower.iter().any(empty)).then_some(Self {
+        (!empty(&upper) && !lower.is_empty() && !lower.iter().any(empty)).then_some(Self {
             lower,
             upper,
             device: None,
@@ -197,6 +212,11 @@ mod tests {
 70 22 0:42 / /run/c/ro/rootfs rw,relatime - overlay overlay ro,lowerdir=/s/3/fs:/s/2/fs
 71 22 0:43 / /run/c/data/rootfs rw,relatime - overlay overlay rw,lowerdir=/s/3/fs::/s/d/fs,upperdir=/s/7/fs,workdir=/s/7/work
 72 22 0:44 / /run/c/bind/rootfs rw,relatime - ext4 /dev/vda1 rw
+74 22 0:46 / /run/c/plus/rootfs rw,relatime - overlay none rw,lowerdir+=/s/3/fs,lowerdir+=/s/a\\054b=c,upperdir=/s/8\\040u/fs,workdir=/s/8/work,uuid=on
+75 22 0:47 / /run/c/plusrel/rootfs rw,relatime - overlay none rw,lowerdir+=3/fs,lowerdir+=2/fs,upperdir=/s/9/fs,workdir=/s/9/work
+76 22 0:48 / /run/c/plusdata/rootfs rw,relatime - overlay none rw,lowerdir+=/s/3/fs,datadir+=/s/d/fs,upperdir=/s/10/fs,workdir=/s/10/work
+77 22 0:49 / /run/c/colon/rootfs rw,relatime - overlay overlay rw,lowerdir=/s/a\\134:b:/s/2/fs,upperdir=/s/11/fs,workdir=/s/11/work
+78 22 0:50 / /run/c/badesc/rootfs rw,relatime - overlay none rw,lowerdir+=/s/\\09,upperdir=/s/12/fs,workdir=/s/12/work
 ";
 
     fn layers(rootfs: &str) -> Option<Vec<PathBuf>> {
@@ -216,7 +236,28 @@ mod tests {
     }
 
     #[test]
+    fn layers_added_one_by_one_are_read_in_order_and_unescaped() {
+        assert_eq!(
+            layers("/run/c/plus/rootfs").unwrap(),
+            [PathBuf::from("/s/3/fs"), PathBuf::from("/s/a,b=c")]
+        );
+        let plus = Layers::from_mountinfo(MOUNTINFO, Path::new("/run/c/plus/rootfs")).unwrap();
+        assert_eq!(plus.upper, PathBuf::from("/s/8 u/fs"));
+        assert_eq!(
+            layers("/run/c/plusrel/rootfs").unwrap(),
+            [PathBuf::from("3/fs"), PathBuf::from("2/fs")]
+        );
+    }
+
+    #[test]
     fn unusable_layers_are_left_to_hashing() {
+        assert_eq!(layers("/run/c/plusdata/rootfs"), None, "datadir+ layers");
+        assert_eq!(
+            layers("/run/c/colon/rootfs"),
+            None,
+            "an escaped colon in the list"
+        );
+        assert_eq!(layers("/run/c/badesc/rootfs"), None, "a malformed escape");
         assert_eq!(layers("/run/c/ro/rootfs"), None, "no upper directory");
         assert_eq!(layers("/run/c/data/rootfs"), None, "data-only layers");
         assert_eq!(layers("/run/c/bind/rootfs"), None, "not an overlay");
