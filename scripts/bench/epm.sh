@@ -11,7 +11,9 @@
 #   sim-S     sim enclave, /data.bin a trusted file, `no-epm` in the runtime args: the PAL
 #             verifies and hashes the whole image at every start;
 #   epm-S     the same image with epm running: rune gets a pre-initialised enclave.
-# The timed command is `rune run` of `/bin/true` (create, start, wait, delete). epm runs on a
+# The timed command is `rune run` of `/bin/true` (create, start, wait, delete); `runc run` of
+# plain-S is timed beside them (runc from its package), the plain container as most users
+# start it today. epm runs on a
 # private socket with its defaults (one enclave kept ready per image; the refill happens while
 # the container runs); its hit/miss counters are printed after the run, so a figure taken on
 # misses cannot pass for a pooled one.
@@ -33,7 +35,7 @@ pal=$bin/liberpal_sim.so
 for f in "$rune" "$epm" "$pal"; do
   [ -e "$f" ] || { echo "epm.sh: $f not found: cargo build --release -p rune -p epm -p erpal-sim" >&2; exit 1; }
 done
-for tool in hyperfine jq gnuplot; do
+for tool in hyperfine jq gnuplot runc; do
   command -v "$tool" >/dev/null || { echo "epm.sh: $tool not installed (make deps)" >&2; exit 1; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "epm.sh: needs root" >&2; exit 1; }
@@ -53,6 +55,7 @@ export RUNE_EPM_SOCKET=$out/epm/epm.sock
 epm_pid=
 cleanup() {
   "$rune" --root "$root" list -q 2>/dev/null | xargs -r -n1 "$rune" --root "$root" delete -f || true
+  runc --root "$out/runc-state" list -q 2>/dev/null | xargs -r -n1 runc --root "$out/runc-state" delete -f || true
   [ -n "$epm_pid" ] && kill "$epm_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -82,7 +85,10 @@ for s in $sizes; do
   for kind in plain sim epm; do
     cmds+=(-n "$kind-${s}MB" "$rune --root $root run --bundle $out/$kind-$s bench-$kind-$s")
   done
+  cmds+=(-n "runc-${s}MB" "$(command -v runc) --root $out/runc-state run --bundle $out/plain-$s bench-runc-$s")
 done
+runc --root "$out/runc-state" run --bundle "$out/plain-${sizes%% *}" check-runc \
+  || { echo "epm.sh: runc cannot run the plain bundle (see its message above)" >&2; exit 1; }
 
 "$epm" --socket "$RUNE_EPM_SOCKET" --log-level warn 2>"$out/epm.log" &
 epm_pid=$!
@@ -122,26 +128,26 @@ if [ "$pairs" -gt 0 ]; then
 fi
 "$epm" --socket "$RUNE_EPM_SOCKET" status > "$out/epm-status.json"
 
-# size, then median and stddev (ms) of plain, sim without epm, sim with epm.
+# size, then median and stddev (ms) of plain, sim without epm, sim with epm, runc (plain).
 jq -r --arg sizes "$sizes" '
   ($sizes | split(" ") | map(select(. != ""))) as $s
   | [.results[] | {key: .command, value: .}] | from_entries as $r
   | $s[] as $n
-  | [$n] + ([("plain-" + $n + "MB"), ("sim-" + $n + "MB"), ("epm-" + $n + "MB")]
+  | [$n] + ([("plain-" + $n + "MB"), ("sim-" + $n + "MB"), ("epm-" + $n + "MB"), ("runc-" + $n + "MB")]
       | map($r[.] | (.median * 1000), (.stddev * 1000)))
   | map(tostring) | join(" ")' "$out/epm.json" > "$out/epm.dat"
 
 {
-  echo "| image | plain | sim, no epm | sim, epm | epm / plain |"
-  echo "|---:|---:|---:|---:|---:|"
-  awk '{ printf "| %d MB | %.1f ms | %.1f ms | %.1f ms | %.2f |\n", $1, $2, $4, $6, $6 / $2 }' "$out/epm.dat"
+  echo "| image | plain | sim, no epm | sim, epm | epm / plain | plain, runc | epm / runc |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|"
+  awk '{ printf "| %d MB | %.1f ms | %.1f ms | %.1f ms | %.2f | %.1f ms | %.2f |\n", $1, $2, $4, $6, $6 / $2, $8, $6 / $8 }' "$out/epm.dat"
   jq -r '"epm: \(.hits) hits, \(.misses) misses, \(.evictions) evictions, \(.stale) stale"' "$out/epm-status.json"
 } | tee "$out/summary.txt"
 
 gnuplot <<EOF
 set terminal pngcairo size 800,500 font "sans,11"
 set output "$out/epm.png"
-set title "rune run of /bin/true: sim enclave lifecycle by measured image size"
+set title "lifecycle of /bin/true by measured image size (rune run; dashed: runc run)"
 set xlabel "measured image (MB of trusted data besides the 2 MB busybox)"
 set ylabel "median wall time (ms)"
 set key top left
@@ -150,6 +156,7 @@ set xrange [0:88]
 set yrange [0:*]
 plot "$out/epm.dat" using 1:4:5 with yerrorlines lw 2 title "sim enclave, no epm", \
      "$out/epm.dat" using 1:6:7 with yerrorlines lw 2 title "sim enclave, epm", \
-     "$out/epm.dat" using 1:2:3 with yerrorlines lw 2 title "plain container"
+     "$out/epm.dat" using 1:2:3 with yerrorlines lw 2 title "plain container, rune", \
+     "$out/epm.dat" using 1:8:9 with yerrorlines lw 2 dt 2 title "plain container, runc"
 EOF
 echo "epm.sh: plot in $out/epm.png"
