@@ -640,9 +640,9 @@ fn cgroup_nesting(container: &str, caller: &str) -> String {
 }
 
 #[test]
-#[ignore = "rune bug: without cgroupsPath it nests every v1 hierarchy under one path (the caller's \
-            memory cgroup) and leaves name=systemd and the v2 hierarchy at the caller's cgroup; \
-            runc nests <caller's own cgroup in that hierarchy>/<id> in every hierarchy"]
+#[ignore = "rune bug: without cgroupsPath it nests every hierarchy under one path (the caller's \
+            memory cgroup: libcontainer keeps one cgroup path per container, where runc records \
+            one per hierarchy); runc nests <caller's own cgroup in that hierarchy>/<id> in each"]
 fn proc_self_cgroup_nesting() {
     require_root!();
     require_tool!("runc");
@@ -654,6 +654,43 @@ fn proc_self_cgroup_nesting() {
         "/proc/self/cgroup relative to the caller's cgroups",
         &cgroup_nesting(&seen.runc.stdout, &caller),
         &cgroup_nesting(&seen.rune.stdout, &caller),
+    );
+}
+
+/// With a `linux.cgroupsPath` (containerd's, Docker's and Kubernetes' way) the container's
+/// process is in that cgroup in every hierarchy, including those without controllers that
+/// systemd tracks services by (`name=systemd`, and the unified one on a hybrid host): left in
+/// its caller's, systemd would count the container as part of the caller's service.
+#[test]
+fn proc_self_cgroup_with_a_cgroups_path() {
+    require_root!();
+    require_tool!("runc");
+    let parent = unique_id("diff-cgpath");
+    let bundle = Bundle::busybox(&["cat", "/proc/self/cgroup"]);
+    let run = |runtime: Runtime, name: &str| {
+        let id = format!("{parent}-{name}");
+        let path = format!("/{parent}/{id}");
+        bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
+        let mut out = runtime.run(&bundle, &id);
+        out.stdout = out.stdout.replace(&path, "<cgroupsPath>");
+        let left = rune_integration_tests::cgroups_named(&id);
+        assert!(left.is_empty(), "{name} left its cgroups: {left:?}");
+        out
+    };
+    let seen = Seen {
+        runc: run(runc(), "runc"),
+        rune: run(Runtime::rune(), "rune"),
+    };
+    // Both runtimes leave the parent directories a path names, as runc does.
+    for parent_dir in rune_integration_tests::cgroups_named(&parent) {
+        let _ = std::fs::remove_dir(parent_dir);
+    }
+    seen.assert_same_success("/proc/self/cgroup with linux.cgroupsPath");
+    assert!(
+        seen.rune.stdout.contains("name=systemd:<cgroupsPath>")
+            || !seen.runc.stdout.contains("name=systemd"),
+        "{}",
+        seen.rune.stdout
     );
 }
 

@@ -32,6 +32,9 @@ use crate::stats::{PidStatsError, Stats, StatsProvider};
 
 pub struct Manager {
     subsystems: HashMap<CtrlType, PathBuf>,
+    /// The container's cgroups in the hierarchies without controllers it joins as runc does
+    /// (`util::TrackingHierarchies`): joined and removed with the others, never configured.
+    tracking: Vec<PathBuf>,
 }
 
 #[derive(thiserror::Error, Debug)]
@@ -87,7 +90,7 @@ impl Manager {
     pub fn new(cgroup_path: &Path) -> Result<Self, V1ManagerError> {
         // One read of mountinfo and of /proc/self/cgroup for all subsystems (each read costs a
         // procfs handle check and the kernel's formatting of the whole mount table).
-        let mount_points = util::list_subsystem_mount_points()?;
+        let (mount_points, tracking_mounts) = util::list_cgroup_mounts()?;
         let process_cgroups = ProcessCGroups::from_read(ProcfsHandle::new()?.open(
             ProcfsBase::ProcSelf,
             "cgroup",
@@ -103,8 +106,54 @@ impl Manager {
                 tracing::warn!("cgroup {} not supported on this system", subsystem);
             }
         }
+        let own = |hierarchy_0: bool| {
+            process_cgroups
+                .0
+                .iter()
+                .find(|c| {
+                    if hierarchy_0 {
+                        c.hierarchy == 0 && c.controllers.is_empty()
+                    } else {
+                        c.controllers.iter().any(|name| name == "name=systemd")
+                    }
+                })
+                .map(|c| PathBuf::from(&c.pathname))
+        };
+        let mut tracking = Vec::new();
+        for (mount_point, hierarchy_0) in [
+            (tracking_mounts.systemd, false),
+            (tracking_mounts.unified, true),
+        ] {
+            let Some(mount_point) = mount_point else {
+                continue;
+            };
+            let path = if cgroup_path.as_os_str().is_empty() {
+                own(hierarchy_0).map(|own| mount_point.join_safely(own))
+            } else {
+                Some(mount_point.join_safely(cgroup_path))
+            };
+            if let Some(path) = path {
+                tracking.push(path?);
+            }
+        }
 
-        Ok(Manager { subsystems })
+        Ok(Manager {
+            subsystems,
+            tracking,
+        })
+    }
+
+    /// Joins `pid` to its cgroup in each tracking hierarchy, creating it. A failure is logged,
+    /// not returned: these hierarchies hold no limits, and a host where they are read-only
+    /// (rune itself in a container) still runs containers.
+    fn add_task_to_tracking(&self, pid: Pid) {
+        for path in &self.tracking {
+            let joined = fs::create_dir_all(path)
+                .and_then(|()| fs::write(path.join(CGROUP_PROCS), pid.to_string()));
+            if let Err(error) = joined {
+                tracing::warn!(?path, %error, "could not join the cgroup");
+            }
+        }
     }
 
     fn get_subsystem_path(
@@ -203,6 +252,7 @@ impl CgroupManager for Manager {
                 CtrlType::Freezer => Freezer::add_task(pid, cgroup_path)?,
             }
         }
+        self.add_task_to_tracking(pid);
 
         Ok(())
     }
@@ -231,7 +281,7 @@ impl CgroupManager for Manager {
     }
 
     fn remove(&self) -> Result<(), Self::Error> {
-        for cgroup_path in self.subsystems.values() {
+        for cgroup_path in self.subsystems.values().chain(&self.tracking) {
             if cgroup_path.exists() {
                 tracing::debug!("remove cgroup {:?}", cgroup_path);
                 let procs_path = cgroup_path.join(CGROUP_PROCS);

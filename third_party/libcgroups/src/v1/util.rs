@@ -47,6 +47,51 @@ pub fn list_subsystem_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> 
         })
 }
 
+/// The hierarchies beside the controllers' that a process of a container joins, as runc does:
+/// the named `name=systemd` one and, on a hybrid host, the unified (cgroup v2) one. systemd
+/// tracks services by them, so a container left in its caller's would count as part of the
+/// caller's service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackingHierarchies {
+    /// Mount point of the `name=systemd` hierarchy.
+    pub systemd: Option<PathBuf>,
+    /// Mount point of the cgroup v2 hierarchy under /sys/fs/cgroup (hybrid hosts).
+    pub unified: Option<PathBuf>,
+}
+
+/// The cgroup v1 mount points (as [`list_subsystem_mount_points`]) and the tracking
+/// hierarchies, from one read of mountinfo.
+pub fn list_cgroup_mounts() -> Result<(Vec<PathBuf>, TrackingHierarchies), V1MountPointError> {
+    let reader = BufReader::new(ProcfsHandle::new()?.open(
+        ProcfsBase::ProcSelf,
+        "mountinfo",
+        OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
+    )?);
+    let mut mount_points = Vec::new();
+    let mut tracking = TrackingHierarchies::default();
+    for line in reader.lines() {
+        let line = line?;
+        let m = MountInfo::from_line(&line).map_err(V1MountPointError::MountInfo)?;
+        match m.fs_type.as_str() {
+            "cgroup" => {
+                let named_systemd = m
+                    .super_options
+                    .get("name")
+                    .is_some_and(|name| name.as_deref() == Some("systemd"));
+                if named_systemd {
+                    tracking.systemd = Some(m.mount_point.clone());
+                }
+                mount_points.push(m.mount_point);
+            }
+            "cgroup2" if m.mount_point.starts_with("/sys/fs/cgroup/") => {
+                tracking.unified = Some(m.mount_point);
+            }
+            _ => {}
+        }
+    }
+    Ok((mount_points, tracking))
+}
+
 /// List the mount points of all currently supported cgroup subsystems.
 pub fn list_supported_mount_points() -> Result<HashMap<ControllerType, PathBuf>, V1MountPointError>
 {
@@ -101,3 +146,4 @@ pub fn find_subsystem_mount_point(
             subsystem: *subsystem,
         })
 }
+
