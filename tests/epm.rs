@@ -1,5 +1,5 @@
 //! The enclave pool manager (`epm`) with real rune and sim enclave containers: hits and
-//! misses, eviction, tenant isolation, images changed after they were cached, overlay rootfs
+//! misses, containers started together, eviction, tenant isolation, images changed after they were cached, overlay rootfs
 //! mounts of one image's layers, epm killed in the middle of a handover, epm down, and the
 //! `no-epm` opt-out. Each test runs its own epm on
 //! a private socket (`RUNE_EPM_SOCKET`) and its own sim platform (`RUNE_SIM_DIR`).
@@ -315,6 +315,60 @@ fn second_start_is_a_hit_and_the_enclave_is_handed_over_once() {
     assert!(
         settled,
         "epm holds {} descriptors, {fds_before} before the hand-outs: {}",
+        epm.open_fds(),
+        epm.log()
+    );
+}
+
+/// Containers of one image started together, as a scaled-up deployment starts them: each gets
+/// an enclave (a ready one or, when the pool is empty, one measured for it), each is counted
+/// once, the pool refills to its pre-warm setting and epm holds nothing more than before.
+#[test]
+fn containers_started_together_each_get_an_enclave() {
+    require_root!();
+    let epm = Epm::start(&[]);
+    let sim = Sim::new(&epm.socket());
+    let bundle = sim.bundle(&["sh", "-c", "echo together"], Some(1 << 20), &[]);
+    let (out, _) = sim.run(&bundle, &unique_id("epm-together-warm"));
+    assert_eq!(out.code, 0, "{out:#?}");
+    epm.wait_ready("host", 1);
+    let fds_before = epm.settled_fds();
+
+    const CONTAINERS: usize = 6;
+    let ids: Vec<String> = (0..CONTAINERS)
+        .map(|i| unique_id(&format!("epm-together{i}")))
+        .collect();
+    let runs: Vec<(Outcome, String)> = std::thread::scope(|scope| {
+        let started: Vec<_> = ids
+            .iter()
+            .map(|id| scope.spawn(|| sim.run(&bundle, id)))
+            .collect();
+        started.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let mut hits = 0;
+    for ((out, log), id) in runs.iter().zip(&ids) {
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, "together\n"),
+            "{id}: {out:#?}"
+        );
+        let (tenant, hit) = handover(log);
+        assert_eq!(tenant, "host");
+        hits += u64::from(hit);
+        sim.assert_nothing_left(id);
+    }
+    assert!(hits >= 1, "the ready enclave went to one of them");
+    let status = epm.status();
+    assert_eq!(
+        (counter(&status, "hits"), counter(&status, "misses")),
+        (hits, 1 + CONTAINERS as u64 - hits),
+        "every container counted once: {status:#}"
+    );
+    epm.wait_ready("host", 1);
+    let settled = wait_until(Duration::from_secs(5), || epm.open_fds() == fds_before);
+    assert!(
+        settled,
+        "epm holds {} descriptors, {fds_before} before: {}",
         epm.open_fds(),
         epm.log()
     );
