@@ -106,12 +106,13 @@ impl Manager {
                 tracing::warn!("cgroup {} not supported on this system", subsystem);
             }
         }
-        let own = |hierarchy_0: bool| {
+        // This process's own cgroup in the unified hierarchy (line `0::`) or the named one.
+        let own = |unified: bool| {
             process_cgroups
                 .0
                 .iter()
                 .find(|c| {
-                    if hierarchy_0 {
+                    if unified {
                         c.hierarchy == 0 && c.controllers.is_empty()
                     } else {
                         c.controllers.iter().any(|name| name == "name=systemd")
@@ -120,7 +121,7 @@ impl Manager {
                 .map(|c| PathBuf::from(&c.pathname))
         };
         let mut tracking = Vec::new();
-        for (mount_point, hierarchy_0) in [
+        for (mount_point, unified) in [
             (tracking_mounts.systemd, false),
             (tracking_mounts.unified, true),
         ] {
@@ -128,7 +129,7 @@ impl Manager {
                 continue;
             };
             let path = if cgroup_path.as_os_str().is_empty() {
-                own(hierarchy_0).map(|own| mount_point.join_safely(own))
+                own(unified).map(|own| mount_point.join_safely(own))
             } else {
                 Some(mount_point.join_safely(cgroup_path))
             };
