@@ -127,6 +127,20 @@ impl Epm {
         last
     }
 
+    /// Panics unless epm's descriptor count comes back to `before` (what [`settled_fds`]
+    /// gave before the hand-outs) within 5 s: handed-out enclaves are not kept.
+    ///
+    /// [`settled_fds`]: Self::settled_fds
+    fn assert_fds_back_to(&self, before: usize) {
+        let settled = wait_until(Duration::from_secs(5), || self.open_fds() == before);
+        assert!(
+            settled,
+            "epm holds {} descriptors, {before} before the hand-outs: {}",
+            self.open_fds(),
+            self.log()
+        );
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -311,13 +325,7 @@ fn second_start_is_a_hit_and_the_enclave_is_handed_over_once() {
     // Handed-out enclaves are gone from epm (not kept, not reused): its descriptors do not
     // grow with the number of containers. The connection of the status request above may
     // still be open on epm's side for a moment: wait for it to close.
-    let settled = wait_until(Duration::from_secs(5), || epm.open_fds() == fds_before);
-    assert!(
-        settled,
-        "epm holds {} descriptors, {fds_before} before the hand-outs: {}",
-        epm.open_fds(),
-        epm.log()
-    );
+    epm.assert_fds_back_to(fds_before);
 }
 
 /// Containers of one image started together, as a scaled-up deployment starts them: each gets
@@ -365,13 +373,7 @@ fn containers_started_together_each_get_an_enclave() {
         "every container counted once: {status:#}"
     );
     epm.wait_ready("host", 1);
-    let settled = wait_until(Duration::from_secs(5), || epm.open_fds() == fds_before);
-    assert!(
-        settled,
-        "epm holds {} descriptors, {fds_before} before: {}",
-        epm.open_fds(),
-        epm.log()
-    );
+    epm.assert_fds_back_to(fds_before);
 }
 
 #[test]
