@@ -1,8 +1,8 @@
 //! The enclave pool manager (`epm`) with real rune and sim enclave containers: hits and
-//! misses, containers started together, eviction, tenant isolation, images changed after they were cached, overlay rootfs
-//! mounts of one image's layers, epm killed in the middle of a handover, epm down, and the
-//! `no-epm` opt-out. Each test runs its own epm on
-//! a private socket (`RUNE_EPM_SOCKET`) and its own sim platform (`RUNE_SIM_DIR`).
+//! misses, containers started together, eviction, tenant isolation, images changed after they
+//! were cached, overlay rootfs mounts of one image's layers, epm killed in the middle of a
+//! handover, epm down, and the `no-epm` opt-out. Each test runs its own epm on a private socket
+//! (`RUNE_EPM_SOCKET`) and its own sim platform (`RUNE_SIM_DIR`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -12,9 +12,9 @@
 # through the rune shim: plain (no enclave annotations), as a sim enclave with epm (a private
 # epm, its socket and sim platform given to rune through containerd's environment), and as a
 # sim enclave with `no-epm`: what a containerd user pays for the enclave and what the pool
-# saves, end to end. crun 1.8 refuses this host class (cgroup v1+v2 hybrid whose v2 holds hugetlb); its row
-# is kept when it fails so the failure is visible (hyperfine --ignore-failure is not used: a
-# failing command is reported and skipped).
+# saves, end to end. crun 1.8 refuses this host class (cgroup v1+v2 hybrid whose v2 holds
+# hugetlb); its row is kept when it fails so the failure is visible (hyperfine
+# --ignore-failure is not used: a failing command is reported and skipped).
 #
 # Output: build/bench/containerd.{md,json} and the medians on stdout. Environment: RUNS
 # (default 20), WARMUP (3), OUT (build/bench).

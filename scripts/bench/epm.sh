@@ -13,10 +13,9 @@
 #   epm-S     the same image with epm running: rune gets a pre-initialised enclave.
 # The timed command is `rune run` of `/bin/true` (create, start, wait, delete); `runc run` of
 # plain-S is timed beside them (runc from its package), the plain container as most users
-# start it today. epm runs on a
-# private socket with its defaults (one enclave kept ready per image; the refill happens while
-# the container runs); its hit/miss counters are printed after the run, so a figure taken on
-# misses cannot pass for a pooled one.
+# start it today. epm runs on a private socket with its defaults (one enclave kept ready per
+# image; the refill happens while the container runs); its hit/miss counters are printed
+# after the run, so a figure taken on misses cannot pass for a pooled one.
 #
 # hyperfine times each command's runs back to back, so a change in the machine's load between
 # the plain and the pooled runs shows up in their ratio. A second, paired stage therefore
