@@ -609,3 +609,66 @@ fn spec_and_features() {
     let version = rt.call(&["--version"]).ok();
     assert!(version.stdout.contains("commit: "), "{version:#?}");
 }
+
+/// libcontainer forks with a raw `clone3`, so a lock another thread of rune holds at that moment
+/// stays locked, with no owner, in the container's processes. rune's cgroup warm-up thread
+/// takes glibc's dynamic-linker load lock while it starts; a fork in that window left `rune run`
+/// hanging for good (seen once in a few thousand runs). `tests/c/hold_load_lock.c`, preloaded,
+/// makes the window certain: the starting thread holds the lock from just before the fork to
+/// just after it, unless rune waits for its helper's start before it forks.
+#[test]
+fn a_fork_while_a_helper_thread_starts_does_not_hang() {
+    require_root!();
+    if !rune_integration_tests::have_tool("cc") {
+        eprintln!("skipping: needs a C compiler (cc) for the preloaded lock holder");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sources = rune_integration_tests::workspace().join("tests/c");
+    let compile = |source: &str, output: &str| {
+        let out = std::process::Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(dir.path().join(output))
+            .arg(sources.join(source))
+            .arg("-ldl")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cc {source}: {out:?}");
+        dir.path().join(output)
+    };
+    let preload = compile("hold_load_lock.c", "hold_load_lock.so");
+    let ctor = compile("hold_load_lock_ctor.c", "hold_load_lock_ctor.so");
+    let rt = Runtime::rune();
+    let bundle = Bundle::busybox(&["true"]);
+    let id = unique_id("forklock");
+    let mut run = rt
+        .command(&["run", "--bundle", &bundle.path().to_string_lossy(), &id])
+        .env("LD_PRELOAD", &preload)
+        .env("HOLD_LOCK_CTOR_SO", &ctor)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    let finished = rune_integration_tests::wait_until(std::time::Duration::from_secs(30), || {
+        status = run.try_wait().unwrap();
+        status.is_some()
+    });
+    if !finished {
+        // The hung intermediate and init processes are clones of rune: same command line.
+        for line in rune_integration_tests::processes_matching(&id) {
+            if let Some(pid) = line.split_whitespace().next() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", pid])
+                    .status();
+            }
+        }
+        let _ = run.wait();
+        rt.call(&["delete", "--force", &id]);
+    }
+    assert!(
+        finished,
+        "rune run hung: a container process was forked while a helper thread held a lock"
+    );
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+}

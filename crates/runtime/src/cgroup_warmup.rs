@@ -11,39 +11,88 @@
 //!
 //! This is not cgroup management (libcontainer owns that): no cgroup is created, changed or
 //! left, and the write happens only after the target's `cgroup.procs` listed rune's pid.
+//!
+//! libcontainer forks with a raw `clone3`, which runs no fork handlers, so a lock the helper
+//! holds at that moment stays locked, with no owner, in the container's processes. The
+//! helper's own start takes some: std registers its thread-local destructors through glibc,
+//! which takes the dynamic linker's load lock, and a new thread's first `malloc` locks an
+//! arena. A fork in that window hung `rune run`, the intermediate process stuck in `exit` and
+//! the init in `dlopen` of the enclave runtime, both on the load lock. So the helper reports
+//! when its start is behind it, makes only system calls after that, and
+//! [`wait_until_fork_safe`], called before libcontainer forks, waits for the report.
 
-use std::fs::{File, OpenOptions};
+use std::ffi::CString;
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use nix::sys::signal::{SigSet, SigmaskHow};
+use rustix::fs::{open, Mode, OFlags};
+
+/// Where the helper thread is, for [`wait_until_fork_safe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Helper {
+    /// None was started (or starting it failed).
+    Absent,
+    /// Spawned; it may still be inside std's or glibc's thread start.
+    Starting,
+    /// Past its start: from here on it makes system calls only.
+    Started,
+}
+
+static HELPER: Mutex<Helper> = Mutex::new(Helper::Absent);
+static HELPER_STARTED: Condvar = Condvar::new();
+
+fn set_helper(state: Helper) {
+    *HELPER.lock().unwrap_or_else(PoisonError::into_inner) = state;
+    HELPER_STARTED.notify_all();
+}
 
 /// Starts the warm-up on a detached helper thread; returns at once.
 ///
 /// The helper blocks every signal (rune's foreground wait takes signals synchronously in the
 /// main thread; a helper with default actions would die of them instead) and, once its write
-/// returned, parks for the rest of the process instead of exiting: libcontainer forks with a raw
-/// `clone3`, which runs no fork handlers, so the helper must not be inside malloc or free when
-/// the main thread forks, and a thread that ends frees what it owns. Between its start and its
-/// park it allocates nothing (std opens short paths through a stack buffer).
+/// returned, sleeps for the rest of the process instead of exiting (a thread that ends runs
+/// destructors and frees what it owns, which takes locks). The path it opens is made here, so
+/// that after its start it allocates nothing.
 pub fn start() {
-    let Some(procs) = own_cgroup_procs_file() else {
+    let Some(procs) = own_cgroup_procs_file()
+        .and_then(|path| CString::new(path.into_os_string().into_encoded_bytes()).ok())
+    else {
         return;
     };
     let Ok(previous) = SigSet::all().thread_swap_mask(SigmaskHow::SIG_SETMASK) else {
         return;
     };
     let pid = std::process::id();
+    set_helper(Helper::Starting);
     let spawned = std::thread::Builder::new().spawn(move || {
+        set_helper(Helper::Started);
         rejoin_own_cgroup(&procs, pid);
         loop {
-            std::thread::park();
+            // Every signal is blocked: this sleeps until the process ends.
+            nix::unistd::pause();
         }
     });
     if let Err(e) = spawned {
+        set_helper(Helper::Absent);
         tracing::debug!(error = %e, "cgroup warm-up thread not started");
     }
     let _ = previous.thread_set_mask();
+}
+
+/// Returns once no warm-up helper is inside its thread start, so that a fork now copies no lock
+/// the helper holds (see the module's documentation). Called before libcontainer forks. The
+/// helper's start is microseconds of work that began when rune did, so this waits at most for
+/// the helper to get a CPU.
+pub fn wait_until_fork_safe() {
+    let mut helper = HELPER.lock().unwrap_or_else(PoisonError::into_inner);
+    while *helper == Helper::Starting {
+        helper = HELPER_STARTED
+            .wait(helper)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
 }
 
 /// The `cgroup.procs` of rune's own cgroup in the hierarchy where that cgroup is deepest (the
@@ -74,13 +123,14 @@ fn own_cgroup_procs_file() -> Option<PathBuf> {
 
 /// Writes `0` (the writing process) to `procs` if it lists `pid`: a move into the cgroup the
 /// process is already in, which takes the attach lock and migrates nothing.
-fn rejoin_own_cgroup(procs: &Path, pid: u32) {
-    let listed = File::open(procs).is_ok_and(|mut list| lists_pid(&mut list, pid));
+fn rejoin_own_cgroup(procs: &CString, pid: u32) {
+    let opened = |flags| open(procs.as_c_str(), flags | OFlags::CLOEXEC, Mode::empty());
+    let listed = opened(OFlags::RDONLY).is_ok_and(|fd| lists_pid(&mut File::from(fd), pid));
     if !listed {
         return;
     }
-    if let Ok(mut procs) = OpenOptions::new().write(true).open(procs) {
-        let _ = procs.write(b"0");
+    if let Ok(fd) = opened(OFlags::WRONLY) {
+        let _ = File::from(fd).write(b"0");
     }
 }
 
@@ -140,7 +190,10 @@ mod tests {
             return;
         }
         let before = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-        rejoin_own_cgroup(&procs, pid);
+        rejoin_own_cgroup(
+            &std::ffi::CString::new(procs.into_os_string().into_encoded_bytes()).unwrap(),
+            pid,
+        );
         assert_eq!(
             std::fs::read_to_string("/proc/self/cgroup").unwrap(),
             before

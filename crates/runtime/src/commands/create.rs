@@ -128,6 +128,7 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
         .map(std::path::absolute)
         .transpose()
         .with_context(|| format!("--pid-file {:?}", opts.pid_file))?;
+    crate::cgroup_warmup::wait_until_fork_safe();
     let built = ContainerBuilder::new(id.to_owned(), SyscallType::default())
         .with_executor(executor)
         .with_console_socket(opts.console_socket.as_ref())

@@ -56,6 +56,7 @@ pub fn exec(g: &GlobalOpts, args: &Exec) -> Result<i32> {
         .as_ref()
         .map(|p| p.0.clone())
         .or_else(|| args.process.clone());
+    crate::cgroup_warmup::wait_until_fork_safe();
     let pid = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_executor(RuneExecutor::for_exec())
         .with_root_path(&g.root)
