@@ -15,27 +15,37 @@
 #
 #   scripts/bench/epm-phases.sh [CYCLES]   (default 50; needs root, perf, python3, and epm.sh's
 #                                           bundles; starts its own epm on their socket)
+#
+# For comparisons: POOLED=sim-8 times that bundle in place of epm-8 (a sim enclave without the
+# pool); EPM_ARGS adds arguments to the epm daemon (e.g. "--prewarm 0 --max-enclaves 300"); and
+# WARM=N (at most 64) has N enclaves of epm-8 built before the runs (`epm warm`), so that with
+# `--prewarm 0` and no more than N cycles no refill happens while the containers start.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$top/build/bench/epm
 rune=$out/bin/rune
 cycles=${1:-50}
-for f in "$out/plain-8/config.json" "$out/epm-8/config.json" "$rune"; do
+pooled=${POOLED:-epm-8}
+for f in "$out/plain-8/config.json" "$out/$pooled/config.json" "$rune"; do
   [ -e "$f" ] || { echo "epm-phases.sh: $f missing: run scripts/bench/epm.sh first" >&2; exit 1; }
 done
 command -v perf >/dev/null && command -v python3 >/dev/null \
   || { echo "epm-phases.sh: needs perf and python3" >&2; exit 1; }
 export RUNE_SIM_DIR=$out/sim-platform RUNE_EPM_SOCKET=$out/epm/epm.sock
-"$out/bin/epm" --socket "$RUNE_EPM_SOCKET" --log-level warn 2>"$out/epm-phases.log" &
+# shellcheck disable=SC2086 # EPM_ARGS is a list of arguments
+"$out/bin/epm" --socket "$RUNE_EPM_SOCKET" --log-level warn ${EPM_ARGS:-} 2>"$out/epm-phases.log" &
 epm_pid=$!
 trap 'kill $epm_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do "$out/bin/epm" --socket "$RUNE_EPM_SOCKET" status >/dev/null 2>&1 && break; sleep 0.05; done
+if [ -n "${WARM:-}" ]; then
+  "$out/bin/epm" warm --socket "$RUNE_EPM_SOCKET" --bundle "$out/epm-8" --count "$WARM" >/dev/null
+fi
 data=$out/phases.data
 perf record -q -o "$data" -a \
   -e sched:sched_process_exec,sched:sched_process_fork,sched:sched_process_exit,syscalls:sys_exit_wait4 \
   -- bash -c "
 for i in \$(seq $cycles); do
-  if [ \$((i % 2)) -eq 0 ]; then order='plain-8 epm-8'; else order='epm-8 plain-8'; fi
+  if [ \$((i % 2)) -eq 0 ]; then order='plain-8 $pooled'; else order='$pooled plain-8'; fi
   for k in \$order; do $rune --root $out/state run --bundle $out/\$k phases-\$k >/dev/null; done
 done" 2>/dev/null
 perf script -i "$data" -F comm,pid,tid,time,event,trace 2>/dev/null | RUNE="$rune" python3 -c '
