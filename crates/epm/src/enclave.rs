@@ -2,7 +2,9 @@
 //! cache that makes both cheap the second time.
 //!
 //! [`Image`] is a verified image: the manifest parsed, the SIGSTRUCT checked against it and
-//! MRENCLAVE recomputed ([`erpal_sim::measure::bind`]), exactly what `pal_init` does.
+//! MRENCLAVE recomputed ([`erpal_sim::measure::bind`]), exactly what `pal_init` does, once per
+//! content: [`Verifications`] remembers the result by the digest of the image's bytes, and the
+//! handover names that digest so that `pal_init` does not repeat it either.
 //! [`Ready`] is a pre-initialised enclave: the entrypoint's bytes copied into a private memfd
 //! while hashed, checked against the manifest and sealed. [`measure_files`] produces the
 //! per-file records a handover carries, for the rootfs of the container that gets it.
@@ -22,6 +24,7 @@ use std::sync::{Mutex, PoisonError};
 
 use erpal_sim::handover::{self, FileIdentity, FileRecord};
 use erpal_sim::manifest::{Manifest, Sha256Digest, TrustedFile, MAX_MANIFEST_SIZE};
+use erpal_sim::measure::ImageDigest;
 use erpal_sim::{hash, rootfs};
 use sgx::{EnclaveIdentity, SigStruct};
 use thiserror::Error;
@@ -99,12 +102,21 @@ pub struct Image {
     pub manifest: Manifest,
     /// MRENCLAVE, MRSIGNER and the ISV fields.
     pub identity: EnclaveIdentity,
+    /// The digest of the bytes verified (the handover names it, so that `pal_init` does not
+    /// verify them again).
+    pub digest: ImageDigest,
 }
 
 impl Image {
     /// Reads and verifies an image from open manifest and SIGSTRUCT files (read by position:
-    /// the descriptors are shared with rune).
-    pub fn from_files(manifest: &File, sigstruct: &File) -> Result<Self, BuildError> {
+    /// the descriptors are shared with rune). An image whose bytes were verified before
+    /// (`verified`) is not verified again: the signature and the measurement depend on
+    /// nothing else.
+    pub fn from_files(
+        manifest: &File,
+        sigstruct: &File,
+        verified: &Verifications,
+    ) -> Result<Self, BuildError> {
         let mut manifest_bytes = Vec::new();
         let max = u64::try_from(MAX_MANIFEST_SIZE).unwrap_or(u64::MAX);
         handover::read_all_at(manifest, &mut manifest_bytes, max).map_err(|source| {
@@ -121,10 +133,23 @@ impl Image {
                 source,
             }
         })?;
+        let digest = ImageDigest::of(&manifest_bytes, &sigstruct_bytes);
         let manifest = Manifest::parse(&manifest_bytes)?;
-        let sigstruct = SigStruct::parse(&sigstruct_bytes).map_err(BuildError::SigStruct)?;
-        let identity = erpal_sim::measure::bind(&manifest, &sigstruct)?;
-        Ok(Self { manifest, identity })
+        let identity = match verified.get(&digest) {
+            Some(identity) => identity,
+            None => {
+                let sigstruct =
+                    SigStruct::parse(&sigstruct_bytes).map_err(BuildError::SigStruct)?;
+                let identity = erpal_sim::measure::bind(&manifest, &sigstruct)?;
+                verified.insert(digest, identity.clone());
+                identity
+            }
+        };
+        Ok(Self {
+            manifest,
+            identity,
+            digest,
+        })
     }
 }
 
@@ -156,23 +181,33 @@ impl Ready {
 }
 
 /// The measurement cache: file identity to digest, bounded, least recently used evicted.
+pub type Measurements = Cache<FileIdentity, Sha256Digest>;
+
+/// Images verified before, by the digest of their bytes: what [`erpal_sim::measure::bind`]
+/// concluded about them (at most [`MAX_VERIFIED_IMAGES`], least recently used evicted).
+pub type Verifications = Cache<ImageDigest, EnclaveIdentity>;
+
+/// How many verified images epm remembers.
+pub const MAX_VERIFIED_IMAGES: usize = 1024;
+
+/// A bounded map shared by the request threads; the least recently used entry goes first.
 #[derive(Debug)]
-pub struct Measurements {
-    inner: Mutex<MeasurementMap>,
+pub struct Cache<K, V> {
+    inner: Mutex<LruMap<K, V>>,
 }
 
 #[derive(Debug)]
-struct MeasurementMap {
+struct LruMap<K, V> {
     max: usize,
     tick: u64,
-    map: HashMap<FileIdentity, (Sha256Digest, u64)>,
+    map: HashMap<K, (V, u64)>,
 }
 
-impl Measurements {
+impl<K: Eq + std::hash::Hash + Clone, V: Clone> Cache<K, V> {
     /// An empty cache of at most `max` entries.
     pub fn new(max: usize) -> Self {
         Self {
-            inner: Mutex::new(MeasurementMap {
+            inner: Mutex::new(LruMap {
                 max,
                 tick: 0,
                 map: HashMap::new(),
@@ -180,43 +215,43 @@ impl Measurements {
         }
     }
 
-    /// The cached digest of a file with this identity.
-    pub fn get(&self, identity: &FileIdentity) -> Option<Sha256Digest> {
+    /// The cached value for `key`.
+    pub fn get(&self, key: &K) -> Option<V> {
         let mut inner = self.lock();
         inner.tick += 1;
         let tick = inner.tick;
-        let entry = inner.map.get_mut(identity)?;
+        let entry = inner.map.get_mut(key)?;
         entry.1 = tick;
-        Some(entry.0)
+        Some(entry.0.clone())
     }
 
-    /// Records a digest, evicting the least recently used entry when full.
-    pub fn insert(&self, identity: FileIdentity, digest: Sha256Digest) {
+    /// Records a value, evicting the least recently used entry when full.
+    pub fn insert(&self, key: K, value: V) {
         let mut inner = self.lock();
         if inner.max == 0 {
             return;
         }
         inner.tick += 1;
         let tick = inner.tick;
-        if !inner.map.contains_key(&identity) && inner.map.len() >= inner.max {
+        if !inner.map.contains_key(&key) && inner.map.len() >= inner.max {
             if let Some(oldest) = inner
                 .map
                 .iter()
                 .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| *k)
+                .map(|(k, _)| k.clone())
             {
                 inner.map.remove(&oldest);
             }
         }
-        inner.map.insert(identity, (digest, tick));
+        inner.map.insert(key, (value, tick));
     }
 
-    /// Forgets a file's digest.
-    pub fn remove(&self, identity: &FileIdentity) {
-        self.lock().map.remove(identity);
+    /// Forgets `key`.
+    pub fn remove(&self, key: &K) {
+        self.lock().map.remove(key);
     }
 
-    /// Number of cached digests.
+    /// Number of entries.
     pub fn len(&self) -> usize {
         self.lock().map.len()
     }
@@ -226,7 +261,7 @@ impl Measurements {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, MeasurementMap> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruMap<K, V>> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

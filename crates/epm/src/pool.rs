@@ -314,7 +314,11 @@ mod tests {
         })
         .unwrap();
         let identity = erpal_sim::measure::identity(&manifest, [0; 32], [0; 32]);
-        Arc::new(Image { manifest, identity })
+        Arc::new(Image {
+            manifest,
+            identity,
+            digest: erpal_sim::measure::ImageDigest::of(b"", b""),
+        })
     }
 
     fn key(tenant: &str, mr: u8) -> Key {

@@ -29,7 +29,10 @@ use nix::sys::socket::{
     bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
 };
 
-use crate::enclave::{build_ready, measure_files, BuildError, Image, Measurements, Ready};
+use crate::enclave::{
+    build_ready, measure_files, BuildError, Image, Measurements, Ready, Verifications,
+    MAX_VERIFIED_IMAGES,
+};
 use crate::pool::{Key, Limits, Pool, Recipe};
 use crate::protocol::{self, Request, Response, MAX_MESSAGE};
 
@@ -38,6 +41,7 @@ use crate::protocol::{self, Request, Response, MAX_MESSAGE};
 pub struct State {
     pool: Mutex<Pool>,
     measurements: Measurements,
+    verifications: Verifications,
     refill: Mutex<Sender<Refill>>,
 }
 
@@ -90,6 +94,7 @@ impl State {
         let state = Arc::new(Self {
             pool: Mutex::new(Pool::new(limits)),
             measurements: Measurements::new(limits.max_measurements),
+            verifications: Verifications::new(MAX_VERIFIED_IMAGES),
             refill: Mutex::new(tx),
         });
         (state, rx)
@@ -136,7 +141,7 @@ impl State {
                 rootfs,
                 prewarm,
             } => {
-                let image = image_from(fds)?;
+                let image = image_from(fds, &self.verifications)?;
                 let prewarm = prewarm.unwrap_or(self.pool().limits().default_prewarm);
                 self.acquire(&tenant, rootfs, prewarm, image)
             }
@@ -145,7 +150,7 @@ impl State {
                 rootfs,
                 count,
             } => {
-                let image = image_from(fds)?;
+                let image = image_from(fds, &self.verifications)?;
                 self.warm(&tenant, rootfs, count, image)
             }
         }
@@ -203,6 +208,7 @@ impl State {
             tenant: tenant.to_owned(),
             entrypoint: image.manifest.entrypoint().to_owned(),
             files,
+            verified_image: Some(image.digest),
         };
         let socket = handover::package(&header, ready.entrypoint.as_fd())?;
         let seed = ready
@@ -348,7 +354,10 @@ fn serve_one(conn: &OwnedFd, state: &State) {
     }
 }
 
-fn image_from(fds: Vec<OwnedFd>) -> Result<Image, Box<dyn std::error::Error + Send + Sync>> {
+fn image_from(
+    fds: Vec<OwnedFd>,
+    verified: &Verifications,
+) -> Result<Image, Box<dyn std::error::Error + Send + Sync>> {
     let [manifest, sigstruct]: [OwnedFd; 2] = fds.try_into().map_err(|fds: Vec<OwnedFd>| {
         format!(
             "expected 2 descriptors (manifest, sigstruct), got {}",
@@ -358,6 +367,7 @@ fn image_from(fds: Vec<OwnedFd>) -> Result<Image, Box<dyn std::error::Error + Se
     Ok(Image::from_files(
         &File::from(manifest),
         &File::from(sigstruct),
+        verified,
     )?)
 }
 

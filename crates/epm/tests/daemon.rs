@@ -127,6 +127,15 @@ fn handover_carries_the_image_and_every_file_measured() {
         .collect();
     assert_eq!(paths, ["/bin/busybox", "/data.bin"]);
     assert_eq!(hex::encode(package.header.mr_enclave.0), first.mr_enclave);
+    let (manifest, sigstruct) = erpal_sim::image::image_paths(&bundle);
+    assert_eq!(
+        package.header.verified_image,
+        Some(erpal_sim::measure::ImageDigest::of(
+            &std::fs::read(&manifest).unwrap(),
+            &std::fs::read(&sigstruct).unwrap()
+        )),
+        "the handover names the bytes epm verified"
+    );
     let mut bytes = Vec::new();
     handover::read_all_at(&File::from(package.entrypoint), &mut bytes, u64::MAX).unwrap();
     assert_eq!(bytes, std::fs::read(BUSYBOX).unwrap());
@@ -150,16 +159,22 @@ fn handover_carries_the_image_and_every_file_measured() {
     assert_eq!((status.hits, status.misses), (1, 2));
 }
 
-#[test]
-fn a_changed_file_is_refused_and_its_image_forgotten() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(bundle) = signed_bundle(dir.path()) else {
-        return;
-    };
-    let daemon = Daemon::start(dir.path(), &[]);
+/// A daemon that handed out one enclave of a signed bundle and refilled its pool.
+fn handed_out_once(dir: &Path) -> Option<(PathBuf, Daemon, Client)> {
+    let bundle = signed_bundle(dir)?;
+    let daemon = Daemon::start(dir, &[]);
     let client = daemon.client();
     acquire(&client, "host", &bundle).unwrap();
     wait_ready(&client, 1);
+    Some((bundle, daemon, client))
+}
+
+#[test]
+fn a_changed_file_is_refused_and_its_image_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((bundle, _daemon, client)) = handed_out_once(dir.path()) else {
+        return;
+    };
     std::fs::write(bundle.join("rootfs/data.bin"), vec![b'y'; 100_000]).unwrap();
     let err = acquire(&client, "host", &bundle).unwrap_err().to_string();
     assert!(
@@ -170,6 +185,27 @@ fn a_changed_file_is_refused_and_its_image_forgotten() {
     let status = client.status().unwrap();
     assert_eq!((status.stale, status.enclaves), (1, 0));
     assert!(status.pools.is_empty(), "{status:?}");
+}
+
+#[test]
+fn an_image_verified_before_is_verified_again_when_its_bytes_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((bundle, _daemon, client)) = handed_out_once(dir.path()) else {
+        return;
+    };
+    // Same MRENCLAVE and MRSIGNER, a byte of the signature flipped: verified again, refused.
+    let (_, sigstruct) = erpal_sim::image::image_paths(&bundle);
+    let mut bytes = std::fs::read(&sigstruct).unwrap();
+    bytes[600] ^= 1;
+    std::fs::write(&sigstruct, &bytes).unwrap();
+    let err = acquire(&client, "host", &bundle).unwrap_err().to_string();
+    assert!(
+        err.starts_with("epm refused: ") && err.contains("does not verify"),
+        "{err}"
+    );
+    bytes[600] ^= 1;
+    std::fs::write(&sigstruct, &bytes).unwrap();
+    assert!(acquire(&client, "host", &bundle).unwrap().hit);
 }
 
 #[test]

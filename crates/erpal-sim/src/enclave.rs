@@ -31,7 +31,7 @@ use crate::handover::{self, FileIdentity, FileRecord, HandoverError, Package};
 use crate::hash;
 use crate::image::{self, ImageError};
 use crate::manifest::{ArgvPolicy, EnvPolicy, Manifest, Sha256Digest};
-use crate::measure::{self, BindError};
+use crate::measure::{self, BindError, ImageDigest};
 use crate::platform::{self, PlatformError};
 use crate::rootfs::{self, RootfsError};
 
@@ -325,10 +325,18 @@ pub struct Prepared {
 impl Enclave {
     /// The sim EINIT: reads the image, verifies the SIGSTRUCT against the manifest and loads
     /// the platform secret.
-    pub fn load(args: &InitArgs) -> Result<Self, EnclaveError> {
-        let (manifest, sigstruct) = image::load_image(&args.manifest, &args.sigstruct)
-            .map_err(|e| EnclaveError::Image(Box::new(e)))?;
-        let identity = measure::bind(&manifest, &sigstruct)?;
+    ///
+    /// `verified` is the digest of an image epm verified (from its handover): an image of
+    /// exactly those bytes is not verified again, only bound field by field.
+    pub fn load(args: &InitArgs, verified: Option<&ImageDigest>) -> Result<Self, EnclaveError> {
+        let (manifest, sigstruct, digest) =
+            image::load_image_with_digest(&args.manifest, &args.sigstruct)
+                .map_err(|e| EnclaveError::Image(Box::new(e)))?;
+        let identity = if verified == Some(&digest) {
+            measure::bind_verified(&manifest, &sigstruct)?
+        } else {
+            measure::bind(&manifest, &sigstruct)?
+        };
         let secret = platform::load_secret(&args.platform).map_err(EnclaveError::Platform)?;
         let mut key_id = [0u8; 32];
         OsRng.fill_bytes(&mut key_id);

@@ -47,6 +47,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::manifest::Sha256Digest;
+use crate::measure::ImageDigest;
 
 /// The `pal_attr_v3_t.addr` value that marks a `rune-sim-handover/1` fd ("EPM1").
 pub const HANDOVER_ADDR: u64 = 0x4550_4d31;
@@ -184,6 +185,11 @@ pub struct Header {
     pub entrypoint: String,
     /// The trusted files, as measured in the rootfs of the container the enclave is for.
     pub files: Vec<FileRecord>,
+    /// The digest of the manifest and SIGSTRUCT bytes epm verified (signature, measurement)
+    /// for this enclave: `pal_init` does not verify an image of the same bytes again. Absent
+    /// (an older epm), the image is verified in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_image: Option<ImageDigest>,
 }
 
 impl Header {
@@ -433,6 +439,7 @@ mod tests {
                     ctime_nsec: 7,
                 },
             }],
+            verified_image: Some(ImageDigest::of(b"manifest", b"sigstruct")),
         }
     }
 
@@ -506,6 +513,15 @@ mod tests {
         let mut tdx = header();
         tdx.tee = "tdx".to_owned();
         assert!(Header::parse(&serde_json::to_vec(&tdx).unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_header_without_the_verified_image_parses_without_it() {
+        let mut value = serde_json::to_value(header()).unwrap();
+        value.as_object_mut().unwrap().remove("verified_image");
+        let parsed = Header::parse(value.to_string().as_bytes()).unwrap();
+        assert_eq!(parsed.verified_image, None);
+        assert_eq!(parsed.files, header().files);
     }
 
     proptest! {

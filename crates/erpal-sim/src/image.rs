@@ -38,7 +38,7 @@ use crate::manifest::{
     ArgvPolicy, EnvPolicy, Manifest, ManifestError, ManifestFields, Sha256Digest, TrustedFile,
     DEFAULT_MEMORY_SIZE, MAX_MANIFEST_SIZE,
 };
-use crate::measure::{self, BindError};
+use crate::measure::{self, BindError, ImageDigest};
 use crate::rootfs::{self, RootfsError};
 
 /// Directory of the image files inside the bundle.
@@ -564,8 +564,18 @@ pub fn load_image(
     manifest_path: &Path,
     sigstruct_path: &Path,
 ) -> Result<(Manifest, SigStruct), ImageError> {
+    load_image_with_digest(manifest_path, sigstruct_path)
+        .map(|(manifest, sigstruct, _)| (manifest, sigstruct))
+}
+
+/// [`load_image`], with the digest of the bytes read.
+pub fn load_image_with_digest(
+    manifest_path: &Path,
+    sigstruct_path: &Path,
+) -> Result<(Manifest, SigStruct, ImageDigest), ImageError> {
     let max = u64::try_from(MAX_MANIFEST_SIZE).unwrap_or(u64::MAX);
-    let manifest = Manifest::parse(&read_capped(manifest_path, max)?)?;
+    let manifest_bytes = read_capped(manifest_path, max)?;
+    let manifest = Manifest::parse(&manifest_bytes)?;
     let bytes = read_capped(
         sigstruct_path,
         u64::try_from(SigStruct::SIZE).unwrap_or(u64::MAX),
@@ -574,7 +584,11 @@ pub fn load_image(
         path: sigstruct_path.to_owned(),
         source,
     })?;
-    Ok((manifest, sigstruct))
+    Ok((
+        manifest,
+        sigstruct,
+        ImageDigest::of(&manifest_bytes, &bytes),
+    ))
 }
 
 /// Reads at most `max` bytes of `path`; a longer file is [`ImageError::TooLarge`].
@@ -584,7 +598,9 @@ pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ImageError> {
         source,
     };
     let file = File::open(path).map_err(read)?;
-    let mut bytes = Vec::new();
+    // Sized from fstat, so that a file is read in one call rather than in growing chunks.
+    let expected = file.metadata().map_or(0, |m| m.len()).min(max);
+    let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0).saturating_add(1));
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(read)?;

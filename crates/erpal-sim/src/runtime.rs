@@ -73,7 +73,10 @@ pub(crate) fn init(attr: InitAttr, handover: Option<OwnedFd>) -> Result<(), Encl
         }
         _ => None,
     };
-    let enclave = Enclave::load(&args)?;
+    let verified = package
+        .as_ref()
+        .and_then(|p| p.header.verified_image.as_ref());
+    let enclave = Enclave::load(&args, verified)?;
     if let Some(package) = package {
         let files = package.header.files.len();
         let tenant = package.header.tenant.clone();

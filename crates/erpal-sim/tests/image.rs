@@ -7,13 +7,69 @@ use std::path::{Path, PathBuf};
 use common::{key, other_key, Fixture};
 use erpal_sim::enclave::{Enclave, EnclaveError, InitArgs};
 use erpal_sim::manifest::{ArgvPolicy, EnvPolicy};
+use erpal_sim::measure::ImageDigest;
 use erpal_sim::{inspect_bundle, measure_bundle, ImageError, Platform, SignOptions};
 
 const ARGS: &[&str] = &["sh", "-c", "echo hi; exit 3"];
 
 fn load(fx: &Fixture) -> Result<Enclave, EnclaveError> {
     Platform::load_or_create(&fx.platform_dir()).unwrap();
-    Enclave::load(&InitArgs::parse(&fx.init_args()).unwrap())
+    Enclave::load(&InitArgs::parse(&fx.init_args()).unwrap(), None)
+}
+
+#[test]
+fn an_image_epm_verified_is_bound_without_its_signature_checked_again() {
+    let Some(fx) = Fixture::new(ARGS) else { return };
+    let signed = fx.sign(&SignOptions::default());
+    Platform::load_or_create(&fx.platform_dir()).unwrap();
+    let args = InitArgs::parse(&fx.init_args()).unwrap();
+    let digest = |signed: &erpal_sim::SignedImage| {
+        ImageDigest::of(
+            &std::fs::read(&signed.manifest_path).unwrap(),
+            &std::fs::read(&signed.sigstruct_path).unwrap(),
+        )
+    };
+    let good = digest(&signed);
+    let full = Enclave::load(&args, None).unwrap();
+    let vouched = Enclave::load(&args, Some(&good)).unwrap();
+    assert_eq!(vouched.identity(), full.identity());
+
+    let mut sigstruct = std::fs::read(&signed.sigstruct_path).unwrap();
+    sigstruct[600] ^= 1;
+    std::fs::write(&signed.sigstruct_path, &sigstruct).unwrap();
+    let broken = digest(&signed);
+    for verified in [None, Some(&good)] {
+        let err = Enclave::load(&args, verified).unwrap_err();
+        assert!(
+            chain(&err).contains("sim enclave sigstruct does not verify"),
+            "verified image {verified:?}: {}",
+            chain(&err)
+        );
+    }
+    // Only a digest of these very bytes skips the signature; the fields are still bound.
+    assert_eq!(
+        Enclave::load(&args, Some(&broken)).unwrap().identity(),
+        full.identity()
+    );
+    let text = std::fs::read_to_string(&signed.manifest_path).unwrap();
+    std::fs::write(
+        &signed.manifest_path,
+        text.replace("\"debug\": false", "\"debug\": true"),
+    )
+    .unwrap();
+    let err = Enclave::load(&args, Some(&digest(&signed))).unwrap_err();
+    assert!(chain(&err).contains("attributes.debug"), "{}", chain(&err));
+}
+
+/// An error and its sources, joined as `{:#}` of anyhow would.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
 }
 
 fn strings(items: &[&str]) -> Vec<String> {

@@ -348,7 +348,16 @@ fn handover_for(fx: &Fixture, signed: &erpal_sim::SignedImage) -> erpal_sim::han
         tenant: "host".to_owned(),
         entrypoint: signed.manifest.entrypoint().to_owned(),
         files,
+        verified_image: Some(image_digest(signed)),
     }
+}
+
+/// The digest of the image files `signed` wrote, as epm takes it from the bytes it verified.
+fn image_digest(signed: &erpal_sim::SignedImage) -> erpal_sim::measure::ImageDigest {
+    erpal_sim::measure::ImageDigest::of(
+        &std::fs::read(&signed.manifest_path).unwrap(),
+        &std::fs::read(&signed.sigstruct_path).unwrap(),
+    )
 }
 
 fn package(fx: &Fixture, header: &erpal_sim::handover::Header) -> std::os::fd::OwnedFd {
@@ -395,6 +404,36 @@ fn a_handover_runs_the_image_and_is_checked_against_it() {
     // Used once: a second process is measured again and still runs.
     let (status, _) = run(&runtime, ARGS).unwrap();
     assert_eq!(status.code(), 3);
+    runtime.destroy().unwrap();
+}
+
+#[test]
+fn a_handover_vouches_for_exactly_the_image_bytes_epm_verified() {
+    let _guard = PAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(fx) = Fixture::new(ARGS) else { return };
+    let signed = fx.sign(&SignOptions::default());
+    let runtime = open(&fx);
+    let verified_by_epm = handover_for(&fx, &signed);
+    // The SIGSTRUCT rune hands pal_init now has a broken signature (a byte of it flipped).
+    let mut sigstruct = std::fs::read(&signed.sigstruct_path).unwrap();
+    sigstruct[600] ^= 1;
+    std::fs::write(&signed.sigstruct_path, &sigstruct).unwrap();
+
+    // A handover for the bytes epm verified does not cover these: verified in full, refused.
+    // (The reason, the signature, is checked through the library in tests/image.rs.)
+    assert!(init_with(&runtime, &fx, &package(&fx, &verified_by_epm)).is_err());
+    let mut older_epm = verified_by_epm.clone();
+    older_epm.verified_image = None;
+    assert!(init_with(&runtime, &fx, &package(&fx, &older_epm)).is_err());
+
+    // A handover naming these very bytes is epm's word that it verified them (epm does, at
+    // every hand-out): pal_init takes it and does not verify them again. That this bad
+    // signature passes shows the verification is skipped exactly then.
+    let mut vouched = verified_by_epm;
+    vouched.verified_image = Some(image_digest(&signed));
+    init_with(&runtime, &fx, &package(&fx, &vouched)).unwrap();
+    let (status, out) = run(&runtime, ARGS).unwrap();
+    assert_eq!((status.code(), out.as_str()), (3, "hi\n"));
     runtime.destroy().unwrap();
 }
 
