@@ -317,7 +317,15 @@ pub fn receive(fd: BorrowedFd<'_>, addr: u64) -> Result<Package, HandoverError> 
 /// is shared with whoever wrote it).
 pub fn read_all_at(file: &File, out: &mut Vec<u8>, max: u64) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
-    let mut chunk = vec![0u8; 64 * 1024];
+    // Sized from fstat: a header of a few hundred bytes must not cost a process the page
+    // faults of a 64 KiB buffer (a sealed memfd cannot change size; for other files the loop
+    // reads whatever is there).
+    let expected = file.metadata().map_or(0, |m| m.len()).min(max);
+    let chunk_len = usize::try_from(expected)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1)
+        .min(64 * 1024);
+    let mut chunk = vec![0u8; chunk_len];
     let mut offset: u64 = 0;
     loop {
         let n = match file.read_at(&mut chunk, offset) {
@@ -366,7 +374,20 @@ pub fn send_fds(socket: BorrowedFd<'_>, payload: &[u8], fds: &[BorrowedFd<'_>]) 
 /// with it (close-on-exec). A longer message is an error (its descriptors are closed); end of
 /// file is `UnexpectedEof`.
 pub fn recv_fds(socket: BorrowedFd<'_>, max_len: usize) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
-    let mut buffer = vec![0u8; max_len.saturating_add(1)];
+    // The buffer is the message's size (a SEQPACKET socket tells it to a peek with MSG_TRUNC)
+    // rather than the largest allowed: a 64 KiB buffer cost the container's init 16 page
+    // faults for an answer of a few hundred bytes.
+    let pending = loop {
+        match nix::sys::socket::recv(
+            socket.as_raw_fd(),
+            &mut [],
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other.map_err(io::Error::from)?,
+        }
+    };
+    let mut buffer = vec![0u8; pending.min(max_len).saturating_add(1)];
     let mut cmsg_space = nix::cmsg_space!([i32; SCM_MAX_FD]);
     let (len, raw_fds, truncated) = {
         let mut iov = [IoSliceMut::new(&mut buffer)];
@@ -497,6 +518,27 @@ mod tests {
         drop(tx);
         let err = recv_fds(rx.as_fd(), 4).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn a_message_is_received_whole_up_to_the_limit_and_refused_beyond() {
+        let (rx, tx) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        let (a, ()) = sealed_memfd(c"a", |f| f.write_all(b"{}")).unwrap();
+        for len in [1, 100, 4096, 5000] {
+            let payload: Vec<u8> = (0..len).map(|i: u32| (i % 251).to_le_bytes()[0]).collect();
+            send_fds(tx.as_fd(), &payload, &[a.as_fd()]).unwrap();
+            let (got, fds) = recv_fds(rx.as_fd(), 5000).unwrap();
+            assert_eq!((got, fds.len()), (payload, 1));
+        }
+        send_fds(tx.as_fd(), &[7; 5001], &[a.as_fd()]).unwrap();
+        let err = recv_fds(rx.as_fd(), 5000).unwrap_err();
+        assert_eq!(err.to_string(), "message longer than 5000 bytes");
     }
 
     #[test]
