@@ -497,15 +497,19 @@ mod tests {
         );
     }
 
-    #[test]
-    fn foreign_messages_are_refused_and_their_fds_closed() {
-        let (rx, tx) = socketpair(
+    fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
+        socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
             None,
             SockFlag::SOCK_CLOEXEC,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn foreign_messages_are_refused_and_their_fds_closed() {
+        let (rx, tx) = seqpacket_pair();
         let (a, ()) = sealed_memfd(c"a", |f| f.write_all(b"{}")).unwrap();
         send_fds(tx.as_fd(), &MAGIC, &[a.as_fd()]).unwrap();
         let err = receive(rx.as_fd(), HANDOVER_ADDR).unwrap_err();
@@ -522,13 +526,7 @@ mod tests {
 
     #[test]
     fn a_message_is_received_whole_up_to_the_limit_and_refused_beyond() {
-        let (rx, tx) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .unwrap();
+        let (rx, tx) = seqpacket_pair();
         let (a, ()) = sealed_memfd(c"a", |f| f.write_all(b"{}")).unwrap();
         for len in [1, 100, 4096, 5000] {
             let payload: Vec<u8> = (0..len).map(|i: u32| (i % 251).to_le_bytes()[0]).collect();
