@@ -329,9 +329,8 @@ impl Enclave {
     /// `verified` is the digest of an image epm verified (from its handover): an image of
     /// exactly those bytes is not verified again, only bound field by field.
     pub fn load(args: &InitArgs, verified: Option<&ImageDigest>) -> Result<Self, EnclaveError> {
-        let (manifest, sigstruct, digest) =
-            image::load_image_with_digest(&args.manifest, &args.sigstruct)
-                .map_err(|e| EnclaveError::Image(Box::new(e)))?;
+        let (manifest, sigstruct, digest) = image::load_image(&args.manifest, &args.sigstruct)
+            .map_err(|e| EnclaveError::Image(Box::new(e)))?;
         let identity = if verified == Some(&digest) {
             measure::bind_verified(&manifest, &sigstruct)?
         } else {

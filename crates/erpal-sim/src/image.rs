@@ -514,7 +514,7 @@ pub fn sign_bundle_with_progress(
 /// measurement. Returns MRENCLAVE and MRSIGNER.
 pub fn measure_bundle(bundle: &Path) -> Result<Measurement, ImageError> {
     let (manifest_path, sigstruct_path) = located_image_paths(bundle, &bundle_rootfs(bundle)?);
-    let (manifest, sigstruct) = load_image(&manifest_path, &sigstruct_path)?;
+    let (manifest, sigstruct, _) = load_image(&manifest_path, &sigstruct_path)?;
     let identity = measure::bind(&manifest, &sigstruct)?;
     Ok(Measurement {
         mrenclave: identity.mr_enclave,
@@ -525,7 +525,7 @@ pub fn measure_bundle(bundle: &Path) -> Result<Measurement, ImageError> {
 /// The manifest and SIGSTRUCT fields of `bundle`'s image, with whether they bind.
 pub fn inspect_bundle(bundle: &Path) -> Result<Inspection, ImageError> {
     let (manifest_path, sigstruct_path) = located_image_paths(bundle, &bundle_rootfs(bundle)?);
-    let (manifest, sigstruct) = load_image(&manifest_path, &sigstruct_path)?;
+    let (manifest, sigstruct, _) = load_image(&manifest_path, &sigstruct_path)?;
     let mrenclave = measure::mr_enclave(&manifest).map_err(ImageError::Measure)?;
     let problem = measure::bind(&manifest, &sigstruct)
         .err()
@@ -559,17 +559,9 @@ pub fn inspect_bundle(bundle: &Path) -> Result<Inspection, ImageError> {
     })
 }
 
-/// Reads a manifest file (capped at [`MAX_MANIFEST_SIZE`]) and a SIGSTRUCT file.
+/// Reads a manifest file (capped at [`MAX_MANIFEST_SIZE`]) and a SIGSTRUCT file; with the
+/// digest of the bytes read.
 pub fn load_image(
-    manifest_path: &Path,
-    sigstruct_path: &Path,
-) -> Result<(Manifest, SigStruct), ImageError> {
-    load_image_with_digest(manifest_path, sigstruct_path)
-        .map(|(manifest, sigstruct, _)| (manifest, sigstruct))
-}
-
-/// [`load_image`], with the digest of the bytes read.
-pub fn load_image_with_digest(
     manifest_path: &Path,
     sigstruct_path: &Path,
 ) -> Result<(Manifest, SigStruct, ImageDigest), ImageError> {
