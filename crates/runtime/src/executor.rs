@@ -181,7 +181,7 @@ impl Executor for RuneExecutor {
                 );
                 255
             });
-            std::process::exit(code);
+            crate::sys::exit_without_destructors(code);
         }
         let (program, path_var) =
             program_and_path(spec).map_err(|e| ExecutorError::Other(e.to_owned()))?;
