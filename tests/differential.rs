@@ -410,9 +410,6 @@ fn self_sigkill_as_pid1() {
 }
 
 #[test]
-#[ignore = "rune bug: without a PID namespace, create fails preparing the cgroup v1 mount \
-            (failed to canonicalize \"/sys/fs/cgroup/memory/<id>\": the cgroup is nested \
-            elsewhere); runc runs the bundle and reports 137"]
 fn self_sigkill_without_pid_namespace() {
     require_root!();
     require_tool!("runc");
