@@ -256,10 +256,6 @@ fn parse_mountinfo(mountinfo: &str) -> Vec<Mount> {
 }
 
 #[test]
-#[ignore = "rune bug: the read-only cgroup v1 mounts are stacked: a ro bind of the tmpfs over \
-            the rw one, and per hierarchy a rw cgroup mount under the tmpfs, another rw one under \
-            the ro tmpfs and a ro bind over that (1 + 2n extra mountinfo lines); runc has one \
-            rw tmpfs and one ro mount per hierarchy"]
 fn mountinfo_shape() {
     require_root!();
     require_tool!("runc");
@@ -280,26 +276,17 @@ fn visible_mounts_match() {
     let bundle = Bundle::busybox(&["cat", "/proc/self/mountinfo"]);
     let seen = run_both("mounts", &bundle);
     seen.assert_same_code("cat /proc/self/mountinfo");
-    // The tmpfs at /sys/fs/cgroup is rw under runc and ro under rune: `cgroup_tmpfs_root` holds
-    // that difference (ignored while open), so it is left out here to keep guarding the rest.
-    let without_cgroup_root = |text: &str| -> String {
-        visible_mounts(text)
-            .lines()
-            .filter(|l| !l.starts_with("/sys/fs/cgroup tmpfs "))
-            .map(|l| format!("{l}\n"))
-            .collect()
-    };
     assert_same(
         "visible mounts (mount point, fstype, ro/rw)",
-        &without_cgroup_root(&seen.runc.stdout),
-        &without_cgroup_root(&seen.rune.stdout),
+        &visible_mounts(&seen.runc.stdout),
+        &visible_mounts(&seen.rune.stdout),
     );
 }
 
+/// runc leaves the /sys/fs/cgroup tmpfs read-write with mode 0555 under a read-only cgroup
+/// mount (writes fail with EACCES, and succeed for a root with CAP_DAC_OVERRIDE, e.g. Docker's
+/// default capabilities); the hierarchies' mounts are what is read-only.
 #[test]
-#[ignore = "rune bug: rune bind-remounts the /sys/fs/cgroup tmpfs ro (mode 0755, writes fail with \
-            EROFS); runc leaves it rw with mode 0555 (writes fail with EACCES, and succeed for a \
-            root with CAP_DAC_OVERRIDE, e.g. Docker's default capabilities)"]
 fn cgroup_tmpfs_root() {
     require_root!();
     require_tool!("runc");

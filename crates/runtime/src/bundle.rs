@@ -6,8 +6,6 @@
 //! preparation is where rune departs from libcontainer's defaults to behave like runc:
 //! - no `linux.cgroupsPath`: the container nests under rune's own cgroup (runc), instead of a
 //!   `:youki:<id>` group at the root of each hierarchy;
-//! - a read-only `cgroup` mount on cgroup v1: every subsystem mount is made read-only too (libcontainer
-//!   bind-mounts them read-write, which would let the container raise its own limits);
 //! - an enclave container gets private tmpfs directories for its attestation API socket and its
 //!   secrets ([`API_DIR`], [`SECRETS_DIR`]), and `ENCLAVE_*` leaves the workload's environment.
 
@@ -254,16 +252,6 @@ impl Bundle {
             if linux.cgroups_path().is_none() {
                 linux.set_cgroups_path(Some(host.own_path.join(container_id)));
             }
-            if !host.v1_subsystems.is_empty() && has_readonly_cgroup_mount(&self.spec) {
-                let mut readonly = linux.readonly_paths().clone().unwrap_or_default();
-                readonly.push(CGROUP_ROOT.to_owned());
-                readonly.extend(
-                    host.v1_subsystems
-                        .iter()
-                        .map(|name| format!("{CGROUP_ROOT}/{name}")),
-                );
-                linux.set_readonly_paths(Some(readonly));
-            }
             spec.set_linux(Some(linux));
         }
         spec
@@ -375,12 +363,6 @@ fn is_bind(mount: &Mount) -> bool {
             .options()
             .as_ref()
             .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"))
-}
-
-fn has_readonly_cgroup_mount(spec: &Spec) -> bool {
-    spec.mounts().iter().flatten().any(|m| {
-        m.typ().as_deref() == Some("cgroup") && m.options().iter().flatten().any(|o| o == "ro")
-    })
 }
 
 fn read_spec(path: &Path) -> Result<Spec, BundleError> {

@@ -324,6 +324,13 @@ impl Mount {
         tracing::debug!("cgroup root: {:?}", cgroup_root);
 
         let symlink = Symlink::new();
+        // A read-only cgroup mount makes each hierarchy's mount read-only and leaves the tmpfs
+        // holding them read-write with mode 0555, as runc does.
+        let readonly = cgroup_mount
+            .options()
+            .iter()
+            .flatten()
+            .any(|o| o == "ro");
 
         // setup cgroup mounts for container
         for host_mount in &host_mounts {
@@ -334,6 +341,7 @@ impl Mount {
                         options,
                         subsystem_name,
                         subsystem_name == "systemd",
+                        readonly,
                     )?;
                 } else {
                     self.setup_emulated_subsystem(
@@ -343,6 +351,7 @@ impl Mount {
                         subsystem_name == "systemd",
                         host_mount,
                         &process_cgroups,
+                        readonly,
                     )?;
                 }
 
@@ -350,6 +359,15 @@ impl Mount {
             } else {
                 tracing::warn!("could not get subsystem name from {:?}", host_mount);
             }
+        }
+
+        if readonly {
+            std::fs::set_permissions(&cgroup_root, Permissions::from_mode(0o555)).map_err(
+                |err| {
+                    tracing::error!("failed to make {cgroup_root:?} mode 0555: {err}");
+                    MountError::Other(err.into())
+                },
+            )?;
         }
 
         Ok(())
@@ -364,6 +382,7 @@ impl Mount {
         options: &MountOptions,
         subsystem_name: &str,
         named: bool,
+        readonly: bool,
     ) -> Result<()> {
         tracing::debug!(
             "Mounting (namespaced) {:?} cgroup subsystem",
@@ -391,8 +410,12 @@ impl Mount {
             subsystem_name.into()
         };
 
+        let mut flags = MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        if readonly {
+            flags |= MsFlags::MS_RDONLY;
+        }
         let mount_options_config = MountOptionConfig {
-            flags: MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            flags,
             data: vec![data.into_owned()],
             rec_attr: None,
         };
@@ -418,6 +441,7 @@ impl Mount {
         named: bool,
         host_mount: &Path,
         process_cgroups: &HashMap<String, String>,
+        readonly: bool,
     ) -> Result<()> {
         tracing::debug!("Mounting (emulated) {:?} cgroup subsystem", subsystem_name);
         let named_hierarchy: Cow<str> = if named {
@@ -453,10 +477,16 @@ impl Mount {
                 )
                 .typ("bind")
                 .options(
-                    ["rw", "rbind"]
-                        .iter()
-                        .map(|o| o.to_string())
-                        .collect::<Vec<String>>(),
+                    [
+                        if readonly { "ro" } else { "rw" },
+                        "rbind",
+                        "nosuid",
+                        "nodev",
+                        "noexec",
+                    ]
+                    .iter()
+                    .map(|o| o.to_string())
+                    .collect::<Vec<String>>(),
                 )
                 .build()?;
             tracing::debug!("Mounting emulated cgroup subsystem: {:?}", emulated);
