@@ -590,6 +590,36 @@ fn cgroup_mount_is_readonly() {
     );
 }
 
+/// With a cgroup namespace the hierarchies are mounted as cgroup filesystems rather than bound
+/// from the host; a read-only cgroup mount must make those read-only too.
+#[test]
+fn cgroup_mount_is_readonly_in_a_cgroup_namespace() {
+    require_root!();
+    require_tool!("runc");
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        eprintln!(
+            "skipping cgroup_mount_is_readonly_in_a_cgroup_namespace: pure cgroup v2 host, no v1 \
+             memory hierarchy"
+        );
+        return;
+    }
+    let bundle = shell_bundle(
+        "grep ' /sys/fs/cgroup' /proc/self/mountinfo | cut -d' ' -f5,6 | sort; \
+         f=/sys/fs/cgroup/memory/memory.limit_in_bytes; echo 1073741824 > $f; echo write=$?",
+    );
+    bundle.edit(|c| {
+        let namespaces = c["linux"]["namespaces"].as_array_mut().expect("namespaces");
+        namespaces.push(json!({"type": "cgroup"}));
+    });
+    let seen = run_both("cgroupns-ro", &bundle);
+    seen.assert_same_success("cgroup v1 mounts under a cgroup namespace, and a write to one");
+    assert!(
+        seen.rune.stdout.contains("Read-only file system"),
+        "rune's namespaced cgroup mounts are read-only: {}",
+        seen.rune.stdout
+    );
+}
+
 /// /proc/self/cgroup of a container, each path written relative to the caller's own cgroup in
 /// the same hierarchy (`<caller>/<id>` is runc's nesting), so the caller's placement drops out.
 fn cgroup_nesting(container: &str, caller: &str) -> String {
