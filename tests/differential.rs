@@ -591,7 +591,8 @@ fn cgroup_mount_is_readonly() {
 }
 
 /// With a cgroup namespace the hierarchies are mounted as cgroup filesystems rather than bound
-/// from the host; a read-only cgroup mount must make those read-only too.
+/// from the host; a read-only cgroup mount must make those read-only too. Their sources are
+/// compared as well (runc names a named hierarchy's source after it).
 #[test]
 fn cgroup_mount_is_readonly_in_a_cgroup_namespace() {
     require_root!();
@@ -604,7 +605,7 @@ fn cgroup_mount_is_readonly_in_a_cgroup_namespace() {
         return;
     }
     let bundle = shell_bundle(
-        "grep ' /sys/fs/cgroup' /proc/self/mountinfo | cut -d' ' -f5,6 | sort; \
+        "grep ' /sys/fs/cgroup' /proc/self/mountinfo | cut -d' ' -f5,6,9 | sort; \
          f=/sys/fs/cgroup/memory/memory.limit_in_bytes; echo 1073741824 > $f; echo write=$?",
     );
     bundle.edit(|c| {

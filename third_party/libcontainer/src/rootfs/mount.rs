@@ -389,7 +389,8 @@ impl Mount {
             subsystem_name
         );
         let subsystem_mount = SpecMountBuilder::default()
-            .source("cgroup")
+            // runc's source for a named hierarchy is its name (mountinfo shows it).
+            .source(if named { subsystem_name } else { "cgroup" })
             .typ("cgroup")
             .destination(cgroup_mount.destination().join(subsystem_name))
             .options(
