@@ -53,6 +53,17 @@ impl Seen {
         }
         self.assert_same_stdout(what);
     }
+
+    /// Panics unless both runs succeeded and printed the same thing, and rune's output shows a
+    /// write refused with EROFS: the same output alone would also pass if both wrote.
+    fn assert_same_read_only(&self, what: &str) {
+        self.assert_same_success(what);
+        assert!(
+            self.rune.stdout.contains("Read-only file system"),
+            "{what}: no write was refused as read-only under rune: {}",
+            self.rune.stdout
+        );
+    }
 }
 
 /// Runs `bundle` in the foreground under runc, then under rune, with ids derived from `name`, and
@@ -529,12 +540,7 @@ fn readonly_rootfs() {
     require_tool!("runc");
     let bundle = shell_bundle("touch /; echo touch=$?; mkdir /new; echo mkdir=$?");
     let seen = run_both("rofs", &bundle);
-    seen.assert_same_success("writing to a read-only rootfs");
-    assert!(
-        seen.rune.stdout.contains("Read-only file system"),
-        "rune's rootfs is read-only: {}",
-        seen.rune.stdout
-    );
+    seen.assert_same_read_only("writing to a read-only rootfs");
 }
 
 #[test]
@@ -561,12 +567,7 @@ fn readonly_paths() {
          echo 0 > /proc/sysrq-trigger; echo sysrq=$?",
     );
     let seen = run_both("ropaths", &bundle);
-    seen.assert_same_success("writing to readonly paths");
-    assert!(
-        seen.rune.stdout.contains("Read-only file system"),
-        "rune's /proc/sys is read-only: {}",
-        seen.rune.stdout
-    );
+    seen.assert_same_read_only("writing to readonly paths");
 }
 
 #[test]
@@ -582,12 +583,7 @@ fn cgroup_mount_is_readonly() {
          echo 1073741824 > $f; echo write=$?; mkdir /sys/fs/cgroup/memory/child; echo mkdir=$?",
     );
     let seen = run_both("cgroupro", &bundle);
-    seen.assert_same_success("writing to the container's cgroup v1 memory hierarchy");
-    assert!(
-        seen.rune.stdout.contains("Read-only file system"),
-        "rune's cgroup mount is read-only: {}",
-        seen.rune.stdout
-    );
+    seen.assert_same_read_only("writing to the container's cgroup v1 memory hierarchy");
 }
 
 /// With a cgroup namespace the hierarchies are mounted as cgroup filesystems rather than bound
@@ -613,12 +609,7 @@ fn cgroup_mount_is_readonly_in_a_cgroup_namespace() {
         namespaces.push(json!({"type": "cgroup"}));
     });
     let seen = run_both("cgroupns-ro", &bundle);
-    seen.assert_same_success("cgroup v1 mounts under a cgroup namespace, and a write to one");
-    assert!(
-        seen.rune.stdout.contains("Read-only file system"),
-        "rune's namespaced cgroup mounts are read-only: {}",
-        seen.rune.stdout
-    );
+    seen.assert_same_read_only("cgroup v1 mounts under a cgroup namespace, and a write to one");
 }
 
 /// /proc/self/cgroup of a container, each path written relative to the caller's own cgroup in
