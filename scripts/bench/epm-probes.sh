@@ -10,13 +10,18 @@
 #   scripts/bench/epm-probes.sh [RUNS]   (default 100; needs root, perf with uprobes, python3
 #                                         and epm.sh's bundles; starts its own epm)
 #
+# BUNDLE (default epm-8; e.g. plain-8) names the bundle run, and PROBES replaces the probed
+# functions: space-separated NAME=SYMBOL pairs, SYMBOL as `nm -C` prints it, e.g.
+#   PROBES="prepare=rune::launch::prepare rootfs=libcontainer::rootfs::rootfs::RootFS::prepare_rootfs"
 # Compare builds by installing each into build/bench/epm/bin in turn (with no epm running).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$top/build/bench/epm
 rune=$out/bin/rune
 runs=${1:-100}
-[ -e "$out/epm-8/config.json" ] && [ -x "$rune" ] \
+bundle=${BUNDLE:-epm-8}
+probes=${PROBES:-"validate=<rune::executor::RuneExecutor as libcontainer::workload::Executor>::validate open_fd=pal::loader::EnclaveRuntime::open_fd epm_init=rune::epm::init"}
+[ -e "$out/$bundle/config.json" ] && [ -x "$rune" ] \
   || { echo "epm-probes.sh: run scripts/bench/epm.sh first" >&2; exit 1; }
 export RUNE_SIM_DIR=$out/sim-platform RUNE_EPM_SOCKET=$out/epm/epm.sock
 "$out/bin/epm" --socket "$RUNE_EPM_SOCKET" --log-level warn 2>/dev/null &
@@ -29,10 +34,13 @@ for _ in $(seq 100); do "$out/bin/epm" --socket "$RUNE_EPM_SOCKET" status >/dev/
 read -r file_offset virtual_address < <(readelf -lW "$rune" | awk '$1 == "LOAD" && / E / { print $2, $3; exit }')
 delta=$((virtual_address - file_offset))
 perf probe -q -d 'probe_rune:*' 2>/dev/null || true
-for entry in "validate <rune::executor::RuneExecutor as libcontainer::workload::Executor>::validate" \
-             "open_fd pal::loader::EnclaveRuntime::open_fd" "epm_init rune::epm::init"; do
-  name=${entry%% *} symbol=${entry#* }
-  address=$(nm -C "$rune" | awk -v s="$symbol" '{ a = $1; $1 = ""; $2 = ""; sub(/^  /, ""); if ($0 == s) print a }')
+# Symbols hold spaces ("<A as B>::f"): a new pair starts at each " NAME=" (a word, then "=").
+mapfile -t entries < <(printf '%s\n' "$probes" | sed -E 's/^ +//; s/ +([A-Za-z_][A-Za-z0-9_]*)=/\n\1=/g')
+names=()
+for entry in "${entries[@]}"; do
+  name=${entry%%=*} symbol=${entry#*=}
+  names+=("$name")
+  address=$(nm -C "$rune" | awk -v s="$symbol" '{ a = $1; $1 = ""; $2 = ""; sub(/^  /, ""); if ($0 == s) print a }' | head -n 1)
   [ -n "$address" ] || { echo "epm-probes.sh: $symbol not in $rune" >&2; exit 1; }
   offset=$(printf '0x%x' $((0x$address - delta)))
   perf probe -q -x "$rune" -a "$name=$offset"
@@ -42,7 +50,7 @@ data=$(mktemp)
 events=(-e 'probe_rune:*')
 [ "${FAULTS:-0}" = 1 ] && events+=(-e exceptions:page_fault_user)
 perf record -q -a -o "$data" "${events[@]}" -- bash -c "
-for i in \$(seq $runs); do $rune --root $out/state run --bundle $out/epm-8 probes-epm-8 >/dev/null; done" 2>/dev/null
+for i in \$(seq $runs); do $rune --root $out/state run --bundle $out/$bundle probes-$bundle >/dev/null; done" 2>/dev/null
 perf script -i "$data" -F tid,time,event 2>/dev/null | python3 -c '
 import collections, statistics, sys
 open_at, spans, faults, runs = {}, collections.defaultdict(list), 0, 0
@@ -59,11 +67,11 @@ for line in sys.stdin:
     else:
         open_at.setdefault(tid, {})[event] = t
         runs += event == "validate"
-for name in ("validate", "open_fd", "epm_init"):
+for name in sys.argv[1:]:
     v = sorted(spans[name])
     if v:
         print(f"{name:10} median {statistics.median(v):7.1f} us   p25 {v[len(v) // 4]:7.1f} us   n={len(v)}")
 if faults:
     print(f"page faults in validate: {faults / max(runs, 1):.1f} per run")
-'
+' "${names[@]}"
 rm -f "$data"
