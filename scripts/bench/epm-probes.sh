@@ -13,6 +13,8 @@
 # BUNDLE (default epm-8; e.g. plain-8) names the bundle run, and PROBES replaces the probed
 # functions: space-separated NAME=SYMBOL pairs, SYMBOL as `nm -C` prints it, e.g.
 #   PROBES="prepare=rune::launch::prepare rootfs=libcontainer::rootfs::rootfs::RootFS::prepare_rootfs"
+# PROBED (default: the installed rune) is the object whose functions are probed, e.g.
+#   PROBED=build/bench/epm/bin/liberpal_sim.so PROBES="load=erpal_sim::enclave::Enclave::load"
 # Compare builds by installing each into build/bench/epm/bin in turn (with no epm running).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,7 +33,8 @@ trap cleanup EXIT
 for _ in $(seq 100); do "$out/bin/epm" --socket "$RUNE_EPM_SOCKET" status >/dev/null 2>&1 && break; sleep 0.05; done
 
 # uprobes take file offsets; nm gives addresses in the executable segment.
-read -r file_offset virtual_address < <(readelf -lW "$rune" | awk '$1 == "LOAD" && / E / { print $2, $3; exit }')
+probed=${PROBED:-$rune}
+read -r file_offset virtual_address < <(readelf -lW "$probed" | awk '$1 == "LOAD" && / E / { print $2, $3; exit }')
 delta=$((virtual_address - file_offset))
 perf probe -q -d 'probe_rune:*' 2>/dev/null || true
 # Symbols hold spaces ("<A as B>::f"): a new pair starts at each " NAME=" (a word, then "=").
@@ -40,11 +43,11 @@ names=()
 for entry in "${entries[@]}"; do
   name=${entry%%=*} symbol=${entry#*=}
   names+=("$name")
-  address=$(nm -C "$rune" | awk -v s="$symbol" '{ a = $1; $1 = ""; $2 = ""; sub(/^  /, ""); if ($0 == s) print a }' | head -n 1)
-  [ -n "$address" ] || { echo "epm-probes.sh: $symbol not in $rune" >&2; exit 1; }
+  address=$(nm -C "$probed" | awk -v s="$symbol" '{ a = $1; $1 = ""; $2 = ""; sub(/^  /, ""); if ($0 == s) print a }' | head -n 1)
+  [ -n "$address" ] || { echo "epm-probes.sh: $symbol not in $probed" >&2; exit 1; }
   offset=$(printf '0x%x' $((0x$address - delta)))
-  perf probe -q -x "$rune" -a "$name=$offset"
-  perf probe -q -x "$rune" -a "${name}_ret=$offset%return"
+  perf probe -q -x "$probed" -a "probe_rune:$name=$offset"
+  perf probe -q -x "$probed" -a "probe_rune:${name}_ret=$offset%return"
 done
 data=$(mktemp)
 events=(-e 'probe_rune:*')
