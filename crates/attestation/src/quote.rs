@@ -16,19 +16,16 @@ use base64::Engine as _;
 /// bulk); 1 MiB is `dcap-qvl`'s own cap for a variable-length field.
 pub const MAX_QUOTE_LEN: usize = 1 << 20;
 /// Size of the quote header.
-pub const HEADER_LEN: usize = 48;
+pub const HEADER_LEN: usize = sgx::quote::QUOTE_HEADER_SIZE;
 /// Size of an SGX ISV enclave report body (also the QE report).
 pub const SGX_REPORT_BODY_LEN: usize = 384;
 /// Size of a TDX 1.0 TD report body.
 pub const TD10_REPORT_BODY_LEN: usize = 584;
 /// Size of a TDX 1.5 TD report body.
 pub const TD15_REPORT_BODY_LEN: usize = 648;
-/// `att_key_type` of an ECDSA-256-with-P-256 attestation key, the only one in use.
-pub const ATT_KEY_TYPE_ECDSA_P256: u16 = 2;
-/// `tee_type` of SGX.
-pub const TEE_TYPE_SGX: u32 = 0;
-/// `tee_type` of TDX.
-pub const TEE_TYPE_TDX: u32 = 0x81;
+/// The header, its `att_key_type` and its `tee_type` values are the ones the quote generator
+/// of the `sgx` crate writes (one definition for both sides).
+pub use sgx::quote::{QuoteHeader, ATT_KEY_TYPE_ECDSA_P256, TEE_TYPE_SGX, TEE_TYPE_TDX};
 /// Certification data type: PEM PCK certificate chain (leaf first).
 pub const CERT_TYPE_PCK_CHAIN: u16 = 5;
 /// Certification data type: QE report certification data (v4/v5 quotes).
@@ -132,25 +129,6 @@ pub enum QuoteError {
         /// What is wrong.
         reason: String,
     },
-}
-
-/// The 48-byte quote header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QuoteHeader {
-    /// Quote format version: 3, 4 or 5.
-    pub version: u16,
-    /// Attestation key type (2 = ECDSA P-256).
-    pub att_key_type: u16,
-    /// TEE type: 0 SGX, 0x81 TDX.
-    pub tee_type: u32,
-    /// SVN of the quoting enclave (informational; the QE report carries the signed one).
-    pub qe_svn: u16,
-    /// SVN of the provisioning certification enclave.
-    pub pce_svn: u16,
-    /// Vendor of the quoting enclave.
-    pub qe_vendor_id: [u8; 16],
-    /// Custom user data (Intel's QE puts its QE id in the first 16 bytes).
-    pub user_data: [u8; 20],
 }
 
 /// The report body a quote attests to.

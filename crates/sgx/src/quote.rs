@@ -105,10 +105,11 @@ pub enum QuoteError {
     },
 }
 
-/// The 48-byte quote header.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// The 48-byte quote header (versions 3, 4 and 5 share it; this crate writes 3 and 4, the
+/// attestation crate's parser reads all three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct QuoteHeader {
-    /// Quote format version (3 or 4).
+    /// Quote format version.
     pub version: u16,
     /// Attestation key type ([`ATT_KEY_TYPE_ECDSA_P256`]).
     pub att_key_type: u16,
