@@ -992,6 +992,42 @@ impl RaTlsVerifier {
             .signature_verification_algorithms
             .supported_schemes()
     }
+
+    /// [`Self::verify_cert`] as both rustls verifiers need it: a refusal is logged with its
+    /// causes (`peer` says which side presented the certificate) and becomes rustls' error.
+    fn verify_peer(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        now: UnixTime,
+        peer: &'static str,
+    ) -> Result<(), rustls::Error> {
+        self.verify_cert(end_entity.as_ref(), system_time(now))
+            .map(drop)
+            .map_err(|e| {
+                tracing::debug!(peer, error = %crate::report::chain_text(&e), "ra-tls certificate refused");
+                rustls::Error::from(e)
+            })
+    }
+
+    fn verify_tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls12_signature(message, cert, dss, algorithms)
+    }
+
+    fn verify_tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls13_signature(message, cert, dss, algorithms)
+    }
 }
 
 fn system_time(now: UnixTime) -> SystemTime {
@@ -1011,12 +1047,7 @@ impl ServerCertVerifier for RaTlsServerVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.0
-            .verify_cert(end_entity.as_ref(), system_time(now))
-            .map_err(|e| {
-                tracing::debug!(error = %crate::report::chain_text(&e), "ra-tls server certificate refused");
-                rustls::Error::from(e)
-            })?;
+        self.0.verify_peer(end_entity, now, "server")?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -1026,12 +1057,7 @@ impl ServerCertVerifier for RaTlsServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.provider.signature_verification_algorithms,
-        )
+        self.0.verify_tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -1040,12 +1066,7 @@ impl ServerCertVerifier for RaTlsServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.provider.signature_verification_algorithms,
-        )
+        self.0.verify_tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -1069,12 +1090,7 @@ impl ClientCertVerifier for RaTlsClientVerifier {
         _intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.0
-            .verify_cert(end_entity.as_ref(), system_time(now))
-            .map_err(|e| {
-                tracing::debug!(error = %crate::report::chain_text(&e), "ra-tls client certificate refused");
-                rustls::Error::from(e)
-            })?;
+        self.0.verify_peer(end_entity, now, "client")?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -1084,12 +1100,7 @@ impl ClientCertVerifier for RaTlsClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.provider.signature_verification_algorithms,
-        )
+        self.0.verify_tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -1098,12 +1109,7 @@ impl ClientCertVerifier for RaTlsClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.provider.signature_verification_algorithms,
-        )
+        self.0.verify_tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
