@@ -72,6 +72,15 @@ pub trait Executor: CloneBoxExecutor {
     /// runs before waiting for the container start signal.
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError>;
 
+    /// Runs in the container's init after it told the runtime's main process that it is
+    /// ready, and before it waits for the start signal: work here overlaps with what the main
+    /// process does after the init is ready (saving the state, the rest of `create`). The
+    /// main process has no channel to learn of a failure here; an executor that can fail in
+    /// it reports on its own channel. The default does nothing.
+    fn after_ready(&self, _spec: &Spec) -> Result<(), ExecutorError> {
+        Ok(())
+    }
+
     /// Set environment variables for the container process to be executed.
     /// This step runs after the container init process is created, entered
     /// into the correct namespace and cgroups, and pivot_root into the rootfs.

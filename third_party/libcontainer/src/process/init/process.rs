@@ -444,6 +444,11 @@ pub fn container_init_process(
         InitProcessError::Channel(err)
     })?;
 
+    args.executor.after_ready(ctx.spec).map_err(|err| {
+        tracing::error!(?err, "executor failed after the init was ready");
+        err
+    })?;
+
     // listing on the notify socket for container start command
     ctx.notify_listener
         .wait_for_container_start()
