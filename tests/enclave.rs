@@ -145,9 +145,21 @@ fn signals_before_start_are_dropped_and_later_ones_relayed() {
 }
 
 fn assert_create_fails(bundle: &Bundle, needle: &str) -> Outcome {
+    assert_fails(&["create"], bundle, needle)
+}
+
+/// Runs `rune VERB... --bundle BUNDLE ID`: it must fail with one line of stderr holding
+/// `needle`, and leave no state, cgroup or process.
+fn assert_fails(verb: &[&str], bundle: &Bundle, needle: &str) -> Outcome {
     let rt = Runtime::rune();
     let id = unique_id("bad-pal");
-    let out = rt.call(&["create", "--bundle", &bundle.path().to_string_lossy(), &id]);
+    let path = bundle.path().to_string_lossy();
+    let args: Vec<&str> = verb
+        .iter()
+        .copied()
+        .chain(["--bundle", path.as_ref(), id.as_str()])
+        .collect();
+    let out = rt.call(&args);
     assert_ne!(out.code, 0, "{out:#?}");
     assert!(
         out.stderr.contains(needle),
@@ -250,6 +262,55 @@ fn a_pal_that_ends_the_init_while_loading_or_in_pal_init_fails_create() {
             "the container's init process exited with code 71 while loading enclave runtime {}",
             exits_on_load.display()
         ),
+    );
+}
+
+/// `run` waits for the enclave after the start signal, which the init takes only once its
+/// enclave started: an enclave that does not start still fails `run` as it fails `create`,
+/// with the runtime's reason, and leaves nothing.
+#[test]
+fn an_enclave_that_does_not_start_fails_run_as_it_fails_create() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, failing) = pal_v3_bundle_with_args(dir.path(), "fail-init");
+    let (pal, exiting) = pal_v3_bundle_with_args(dir.path(), "exit-in-init");
+    for verb in [&["run"][..], &["run", "--detach"]] {
+        let out = assert_fails(verb, &failing, "pal_init");
+        assert!(out.stderr.contains("creating container"), "{out:#?}");
+        assert_fails(
+            verb,
+            &exiting,
+            &format!(
+                "the container's init process exited with code 70 in pal_init of enclave runtime {}",
+                pal.display()
+            ),
+        );
+    }
+}
+
+/// The init's report ends with the init, even when a process the PAL started outlives it
+/// holding the report's pipe (possible without a PID namespace of the container's own).
+#[test]
+fn an_init_that_ends_in_pal_init_is_reported_while_its_child_holds_the_pipe() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let (pal, bundle) = pal_v3_bundle_with_args(dir.path(), "leave-child-in-init");
+    bundle.edit(|c| {
+        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|ns| ns["type"] != "pid");
+    });
+    let started = std::time::Instant::now();
+    assert_create_fails(
+        &bundle,
+        &format!(
+            "the container's init process exited with code 70 in pal_init of enclave runtime {}",
+            pal.display()
+        ),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "create waited for the PAL's child: {:?}",
+        started.elapsed()
     );
 }
 

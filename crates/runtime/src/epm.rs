@@ -52,9 +52,10 @@ pub fn request(
 }
 
 /// Reads epm's answer to [`request`] on the inherited connection `conn` (in the container's
-/// init): the handover socket for `pal_init`, or `None` with one log line saying why.
-fn receive(config: &EnclaveConfig, conn: OwnedFd) -> Option<OwnedFd> {
-    match epm::PendingAcquire::from_fd(socket(), conn).finish() {
+/// init) from epm at `socket`: the handover socket for `pal_init`, or `None` with one log line
+/// saying why.
+fn receive(config: &EnclaveConfig, conn: OwnedFd, socket: &Path) -> Option<OwnedFd> {
+    match epm::PendingAcquire::from_fd(socket.to_owned(), conn).finish() {
         Ok(acquired) => {
             tracing::info!(
                 tee = "sim",
@@ -91,17 +92,18 @@ fn no_enclave(error: &epm::ClientError) {
     }
 }
 
-/// `pal_init`, with the enclave epm hands over on the inherited connection `pending` (see
-/// [`request`]) when there is one; if the runtime refuses the handover, again without it.
+/// `pal_init`, with the enclave epm (at the socket named) hands over on the inherited
+/// connection `pending` (see [`request`]) when there is one; if the runtime refuses the
+/// handover, again without it.
 pub fn init(
     runtime: &EnclaveRuntime,
     config: &EnclaveConfig,
     args: &str,
     level: LogLevel,
-    pending: Option<RawFd>,
+    pending: Option<(RawFd, &Path)>,
 ) -> Result<(), pal::Error> {
-    let handover = pending.and_then(|fd| match crate::sys::take_inherited(fd) {
-        Ok(conn) => receive(config, conn),
+    let handover = pending.and_then(|(fd, socket)| match crate::sys::take_inherited(fd) {
+        Ok(conn) => receive(config, conn, socket),
         Err(e) => {
             tracing::warn!(fd, error = %e, "epm connection descriptor is gone: initialising without it");
             None

@@ -3,7 +3,8 @@
 //!
 //! [`RuneExecutor`] is the one extension point: a plain container execs its entrypoint like runc;
 //! an enclave container hands it to an enclave runtime (PAL) instead: `pal_init` when the
-//! container is created (libcontainer's `validate`, before the start signal), then
+//! container is created (once the init reported ready to libcontainer, while `rune create`
+//! finishes, which waits for the init's report on the stage pipe), then
 //! `pal_create_process` + `pal_exec` at start, `pal_destroy` when the workload exits, and the
 //! init process exits with the workload's code. Signals sent to the init process (`rune kill`)
 //! reach the workload through `pal_kill`.
@@ -65,16 +66,42 @@ pub struct EnclaveLaunch {
     /// The connection on which epm answers for this enclave (see `crate::epm::request`), if
     /// rune asked it; the handover it brings becomes `pal_attr_v3_t.fd`.
     pub epm_fd: Option<RawFd>,
+    /// epm's socket, for the init's messages (its environment is the container's by then).
+    pub epm_socket: PathBuf,
     /// The write end of the pipe on which the init marks each step into the PAL's code
-    /// (`launch::EnclaveStage`), for `rune create` to name if the init dies there.
+    /// (`launch::EnclaveStage`), for `rune create` to name if the init dies there, and
+    /// reports whether the enclave started.
     pub stage_fd: RawFd,
 }
 
 impl EnclaveLaunch {
-    /// Marks `stage` on the stage pipe (one `write`); a failure only costs the diagnosis.
+    /// Marks `stage` on the stage pipe; a failure only costs the diagnosis.
     fn mark(&self, stage: EnclaveStage) {
+        self.write_stage_pipe(&[stage.byte()]);
+    }
+
+    /// Ends the report: the enclave started. The init needs the pipe no more.
+    fn report_started(&self) {
+        self.write_stage_pipe(&[crate::launch::STARTED]);
+        let _ = nix::unistd::close(self.stage_fd);
+    }
+
+    /// Ends the report: the enclave did not start, for `reason` (in one write, so that it
+    /// arrives whole: at most `PIPE_BUF` bytes).
+    fn report_failure(&self, reason: &str) {
+        let mut end = reason.len().min(libc::PIPE_BUF - 1);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = vec![crate::launch::FAILED];
+        bytes.extend_from_slice(&reason.as_bytes()[..end]);
+        self.write_stage_pipe(&bytes);
+    }
+
+    /// One `write` (atomic up to `PIPE_BUF`); rune reads what arrived.
+    fn write_stage_pipe(&self, bytes: &[u8]) {
         if let Ok(fd) = crate::sys::inherited(self.stage_fd) {
-            let _ = nix::unistd::write(fd, &[stage.byte()]);
+            let _ = nix::unistd::write(fd, bytes);
         }
     }
 
@@ -161,10 +188,24 @@ impl Executor for RuneExecutor {
             .map_err(|e| ExecutorValidationError::ArgValidationError(e.to_owned()))?;
         resolve_executable(program, path_var.as_deref())
             .map_err(ExecutorValidationError::ArgValidationError)?;
-        match &self.enclave {
-            None => Ok(()),
-            Some(launch) => {
-                init_enclave(launch).map_err(ExecutorValidationError::ArgValidationError)
+        Ok(())
+    }
+
+    /// The enclave starts here, after the init reported ready: `rune create` finishes its
+    /// own work meanwhile and then waits for [`EnclaveLaunch::report_started`] or
+    /// [`EnclaveLaunch::report_failure`].
+    fn after_ready(&self, _spec: &Spec) -> Result<(), ExecutorError> {
+        let Some(launch) = &self.enclave else {
+            return Ok(());
+        };
+        match init_enclave(launch) {
+            Ok(()) => {
+                launch.report_started();
+                Ok(())
+            }
+            Err(reason) => {
+                launch.report_failure(&reason);
+                Err(ExecutorError::Other(reason))
             }
         }
     }
@@ -242,7 +283,7 @@ fn init_enclave(launch: &EnclaveLaunch) -> Result<(), String> {
         &launch.config,
         &launch.init_args(),
         level,
-        launch.epm_fd,
+        launch.epm_fd.map(|fd| (fd, launch.epm_socket.as_path())),
     );
     launch.mark(EnclaveStage::Returned);
     initialised.map_err(|e| format!("{} enclave: {e}", launch.config.kind))?;

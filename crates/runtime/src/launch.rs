@@ -1,7 +1,8 @@
 //! Host-side preparation of an enclave container at `create`: open the files the container's
 //! init process needs (the PAL, and for the software TEE the signed image and the platform
-//! secrets) so it inherits them as descriptors across pivot_root; and, when the init dies in the
-//! enclave runtime's code, say so (see [`EnclaveStage`]).
+//! secrets) so it inherits them as descriptors across pivot_root; then wait for the init's
+//! report that it started the enclave, and when it failed or died in the enclave runtime's
+//! code, say why (see [`EnclaveStage`]).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -75,15 +76,20 @@ pub enum LaunchError {
 pub struct HostLaunch {
     /// What the init process receives.
     pub launch: EnclaveLaunch,
-    /// The read end of the stage pipe (non-blocking).
+    /// The read end of the stage pipe.
     stages: File,
+    /// rune's copy of the write end, dropped once the init holds its own.
+    stage_writer: Option<OwnedFd>,
     _open: Vec<OwnedFd>,
 }
 
 /// How far the container's init got into the enclave runtime's code, as it writes it on the
 /// launch's stage pipe (one byte per step). A PAL is native code that can exit or crash the
-/// init in its initialisers or in `pal_init`; libcontainer then only sees the init's channel
-/// close, and `rune create` uses the last stage to say where the init ended.
+/// init in its initialisers or in `pal_init`; `rune create` then uses the last stage to say
+/// where the init ended.
+///
+/// The init starts the enclave after it reported ready to libcontainer, while rune finishes the
+/// create, and ends the report with [`STARTED`], or with [`FAILED`] and the reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnclaveStage {
     /// Loading the PAL: `dlopen`, which runs its initialisers, and `pal_get_version`.
@@ -93,6 +99,42 @@ pub enum EnclaveStage {
     /// The PAL's code returned, from loading or from `pal_init` (what it returned is reported
     /// as usual).
     Returned,
+}
+
+/// Stage-pipe byte: the enclave started; nothing follows.
+pub const STARTED: u8 = b'S';
+/// Stage-pipe byte: the enclave did not start; the reason (UTF-8) follows until the pipe ends.
+pub const FAILED: u8 = b'F';
+
+/// What the init reported, once the report is complete or the pipe ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Report {
+    /// [`STARTED`].
+    Started,
+    /// [`FAILED`] and the reason.
+    Failed(String),
+    /// Neither: the init ended, in this stage if it was in the runtime's code.
+    Ended(Option<EnclaveStage>),
+}
+
+impl Report {
+    /// Reads the bytes written so far; `complete` when the pipe has ended.
+    fn of(bytes: &[u8], complete: bool) -> Option<Self> {
+        // The reason after FAILED is text: stage bytes are only looked for before it.
+        let (stages, reason) = match bytes.iter().position(|&b| b == FAILED) {
+            Some(at) => (&bytes[..at], Some(&bytes[at + 1..])),
+            None => (bytes, None),
+        };
+        match reason {
+            Some(reason) if complete => Some(Self::Failed(
+                String::from_utf8_lossy(reason).trim_end().to_owned(),
+            )),
+            Some(_) => None,
+            None if stages.contains(&STARTED) => Some(Self::Started),
+            None if complete => Some(Self::Ended(EnclaveStage::last_in(stages))),
+            None => None,
+        }
+    }
 }
 
 impl EnclaveStage {
@@ -111,33 +153,18 @@ impl EnclaveStage {
             .find(|stage| stage.byte() == byte)
     }
 
-    /// The last stage named in `bytes` (other bytes are ignored), or `previous`.
-    fn last_in(bytes: &[u8], previous: Option<Self>) -> Option<Self> {
-        bytes
-            .iter()
-            .rev()
-            .find_map(|&b| Self::from_byte(b))
-            .or(previous)
+    /// The last stage named in `bytes` (other bytes are ignored).
+    fn last_in(bytes: &[u8]) -> Option<Self> {
+        bytes.iter().rev().find_map(|&b| Self::from_byte(b))
     }
 }
 
 impl HostLaunch {
-    /// The last stage the init wrote (after a failed create: the init is gone or going).
-    pub fn stage_reached(&self) -> Option<EnclaveStage> {
-        let mut last = None;
-        let mut buf = [0u8; 16];
-        // Non-blocking: rune holds a write end itself, so the end of the bytes is EAGAIN.
-        while let Ok(n @ 1..) = (&self.stages).read(&mut buf) {
-            last = EnclaveStage::last_in(&buf[..n], last);
-        }
-        last
-    }
-
-    /// After a failed create: if the init ended inside the enclave runtime's code, why, as one
-    /// phrase naming the runtime (its exit status comes from reaping it: the init is a child
-    /// of rune, a sibling of libcontainer's intermediate process).
-    pub fn ended_in_runtime(&self) -> Option<String> {
-        let place = match self.stage_reached()? {
+    /// If the init ended inside the enclave runtime's code (`stage`), why, as one phrase
+    /// naming the runtime (its exit status comes from reaping it: the init is a child of rune,
+    /// a sibling of libcontainer's intermediate process).
+    fn ended_in(&self, stage: EnclaveStage) -> Option<String> {
+        let place = match stage {
             EnclaveStage::Loading => "while loading",
             EnclaveStage::Initialising => "in pal_init of",
             EnclaveStage::Returned => return None,
@@ -147,6 +174,63 @@ impl HostLaunch {
             reap_failed_children(),
             self.launch.config.runtime_path.display()
         ))
+    }
+
+    /// After libcontainer's create succeeded: waits until the container's init (`init`) has
+    /// started the enclave, which it does once it reported ready (so that it overlaps with the
+    /// rest of rune's create). `Err` is why it did not: the runtime's or the launch's reason,
+    /// or where and how the init ended.
+    ///
+    /// The report ends with the pipe, or with the init: a process the PAL started may hold
+    /// the pipe open after the init is gone.
+    pub fn wait_until_started(&mut self, init: i32) -> Result<(), String> {
+        use rustix::event::{poll, PollFd, PollFlags};
+        // The init holds its own write end: without rune's, the pipe ends when the init does.
+        self.stage_writer = None;
+        let reading = |e: io::Error| format!("reading the enclave's start report: {e}");
+        let init_fd = rustix::process::Pid::from_raw(init).and_then(|pid| {
+            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+        });
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 4096];
+        let report = loop {
+            let mut fds = vec![PollFd::new(&self.stages, PollFlags::IN)];
+            if let Some(fd) = &init_fd {
+                fds.push(PollFd::new(fd, PollFlags::IN));
+            }
+            match poll(&mut fds, None) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(errno) => return Err(reading(errno.into())),
+            }
+            let init_ended = fds.get(1).is_some_and(|fd| !fd.revents().is_empty());
+            let pipe_ready = !fds[0].revents().is_empty();
+            if init_ended && !pipe_ready {
+                // Whatever the init wrote is in the pipe already.
+                break Report::of(&bytes, true).unwrap_or(Report::Ended(None));
+            }
+            let n = match (&self.stages).read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(reading(e)),
+            };
+            bytes.extend_from_slice(&buf[..n]);
+            if let Some(report) = Report::of(&bytes, n == 0) {
+                break report;
+            }
+        };
+        match report {
+            Report::Started => Ok(()),
+            Report::Failed(reason) => Err(reason),
+            Report::Ended(stage) => Err(stage
+                .and_then(|stage| self.ended_in(stage))
+                .unwrap_or_else(|| {
+                    format!(
+                        "the container's init process {} before its enclave started",
+                        reap_failed_children()
+                    )
+                })),
+        }
     }
 }
 
@@ -183,11 +267,6 @@ pub fn prepare(
     let pal = open_pal(&config.runtime_path)?;
     let (stages, stage_writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|errno| LaunchError::StagePipe(io::Error::from(errno)))?;
-    nix::fcntl::fcntl(
-        stages.as_raw_fd(),
-        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-    )
-    .map_err(|errno| LaunchError::StagePipe(io::Error::from(errno)))?;
     let mut launch = EnclaveLaunch {
         config: config.clone(),
         pal_fd: pal.as_raw_fd(),
@@ -199,6 +278,7 @@ pub fn prepare(
         kbs_root_pem: None,
         own_network,
         epm_fd: None,
+        epm_socket: crate::epm::socket(),
         stage_fd: stage_writer.as_raw_fd(),
     };
     if let Some(path) = &config.kbs_cert {
@@ -210,7 +290,7 @@ pub fn prepare(
     }
     let agent = OwnedFd::from(crate::agent::bind(agent_dir).map_err(LaunchError::Agent)?);
     launch.agent_fd = Some(agent.as_raw_fd());
-    let mut open = vec![pal, agent, stage_writer];
+    let mut open = vec![pal, agent];
     if config.kind == EnclaveType::Sim {
         // The image layout (BUNDLE/enclave/{manifest.json,sigstruct.bin}, or ROOTFS/.enclave/
         // for an image) is liberpal-sim's; its tooling writes it.
@@ -252,6 +332,7 @@ pub fn prepare(
     Ok(HostLaunch {
         launch,
         stages: File::from(stages),
+        stage_writer: Some(stage_writer),
         _open: open,
     })
 }
@@ -338,15 +419,37 @@ mod tests {
     #[test]
     fn the_last_stage_written_wins_and_other_bytes_are_ignored() {
         use EnclaveStage::{Initialising, Loading, Returned};
-        assert_eq!(EnclaveStage::last_in(b"", None), None);
-        assert_eq!(EnclaveStage::last_in(b"L", None), Some(Loading));
-        assert_eq!(EnclaveStage::last_in(b"LRI", None), Some(Initialising));
-        assert_eq!(EnclaveStage::last_in(b"LRIR", None), Some(Returned));
-        assert_eq!(EnclaveStage::last_in(b"I\0x", None), Some(Initialising));
-        // A read that ends between two steps keeps the earlier one.
-        assert_eq!(EnclaveStage::last_in(b"??", Some(Loading)), Some(Loading));
+        assert_eq!(EnclaveStage::last_in(b""), None);
+        assert_eq!(EnclaveStage::last_in(b"L"), Some(Loading));
+        assert_eq!(EnclaveStage::last_in(b"LRI"), Some(Initialising));
+        assert_eq!(EnclaveStage::last_in(b"LRIR"), Some(Returned));
+        assert_eq!(EnclaveStage::last_in(b"I\0x"), Some(Initialising));
         for stage in [Loading, Initialising, Returned] {
             assert_eq!(EnclaveStage::from_byte(stage.byte()), Some(stage));
+        }
+    }
+
+    #[test]
+    fn a_report_is_read_up_to_its_end_and_a_reason_is_never_read_as_stages() {
+        use EnclaveStage::{Initialising, Loading};
+        assert_eq!(Report::of(b"LRIR", false), None);
+        assert_eq!(Report::of(b"LRIRS", false), Some(Report::Started));
+        assert_eq!(Report::of(b"LRIRS", true), Some(Report::Started));
+        // A reason is complete only at the end of the pipe, and its letters are not stages.
+        assert_eq!(Report::of(b"LRIRFsim enclave: S", false), None);
+        assert_eq!(
+            Report::of(b"LRIRFsim enclave: SIGSTRUCT refused\n", true),
+            Some(Report::Failed("sim enclave: SIGSTRUCT refused".into()))
+        );
+        assert_eq!(Report::of(b"F", true), Some(Report::Failed(String::new())));
+        assert_eq!(
+            Report::of(b"LRI", true),
+            Some(Report::Ended(Some(Initialising)))
+        );
+        assert_eq!(Report::of(b"L", true), Some(Report::Ended(Some(Loading))));
+        assert_eq!(Report::of(b"", true), Some(Report::Ended(None)));
+        for byte in [STARTED, FAILED] {
+            assert_eq!(EnclaveStage::from_byte(byte), None);
         }
     }
 }

@@ -83,6 +83,8 @@ extern char **environ;
  * Checks the pal_init directives in `args` (space separated):
  *   fail-init       fail with EINVAL
  *   exit-in-init    end the calling process (_exit(70)), as a PAL that crashes would
+ *   leave-child-in-init
+ *                   fork a child that holds the caller's descriptors for 60 s, then _exit(70)
  *   expect-level=L  log_level must be L
  *   expect-fd=N     (v3) attr fd must be N
  *   expect-addr=X   (v3) attr addr must be X (hex)
@@ -107,6 +109,12 @@ static inline int pal_check_init(const char *args, const char *log_level, int is
 			errno = EINVAL;
 			return -1;
 		} else if (strcmp(tok, "exit-in-init") == 0) {
+			_exit(70);
+		} else if (strcmp(tok, "leave-child-in-init") == 0) {
+			if (fork() == 0) {
+				sleep(60);
+				_exit(0);
+			}
 			_exit(70);
 		} else if (strncmp(tok, "expect-level=", 13) == 0) {
 			if (strcmp(tok + 13, log_level) != 0) {

@@ -20,19 +20,23 @@ use crate::state::RuneRecord;
 
 /// `rune create`: sets the container up; its process waits for `start`.
 pub fn create(g: &GlobalOpts, opts: &CreateOpts) -> Result<i32> {
-    build(g, opts, true)?;
+    build(g, opts, true)?.finish(g)?;
     Ok(0)
 }
 
 /// `rune run`: create and start; without `--detach`, wait and return the workload's exit code.
+///
+/// An enclave's start is waited for after the start signal, not before it: the init takes the
+/// signal only once the enclave started, and rune's own start work overlaps with it. A failure
+/// is reported as `create` reports it, and leaves nothing.
 pub fn run(g: &GlobalOpts, args: &Run) -> Result<i32> {
-    let mut container = build(g, &args.opts, args.detach)?;
+    let mut created = build(g, &args.opts, args.detach)?;
     let id = &args.opts.id;
-    if let Err(e) = container.start() {
-        let _ = container.delete(true);
-        container::remove_bundle_copy(&g.root, id);
-        return Err(e).with_context(|| format!("starting container {id:?}"));
+    if let Err(e) = created.container.start() {
+        let e = anyhow::Error::new(e).context(format!("starting container {id:?}"));
+        return Err(created.abandon(g, e));
     }
+    let mut container = created.finish(g)?;
     if args.detach {
         return Ok(0);
     }
@@ -51,7 +55,71 @@ pub fn run(g: &GlobalOpts, args: &Run) -> Result<i32> {
     Ok(code)
 }
 
-fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
+/// A container libcontainer created, whose init may still be starting its enclave.
+struct Created {
+    container: Container,
+    id: String,
+    /// The enclave launch whose report [`Created::finish`] waits for.
+    enclave: Option<HostLaunch>,
+    /// `--pid-file`, written once the container is fully created.
+    pid_file: Option<PathBuf>,
+}
+
+impl Created {
+    /// Waits for the enclave's start (if any) and writes the pid file; on failure removes the
+    /// container and everything it left.
+    fn finish(mut self, g: &GlobalOpts) -> Result<Container> {
+        match self.enclave_started().and_then(|()| self.write_pid_file()) {
+            Ok(()) => Ok(self.container),
+            Err(e) => Err(self.remove(g, e)),
+        }
+    }
+
+    /// After a failure of rune's own steps: removes the container. The error is the enclave's
+    /// when its init ended starting it (the better explanation), else `error`.
+    fn abandon(mut self, g: &GlobalOpts, error: anyhow::Error) -> anyhow::Error {
+        let error = self.enclave_started().err().unwrap_or(error);
+        self.remove(g, error)
+    }
+
+    fn enclave_started(&mut self) -> Result<()> {
+        let id = &self.id;
+        let init = self.container.pid().map_or(0, |pid| pid.as_raw());
+        match self.enclave.as_mut() {
+            Some(host) => host
+                .wait_until_started(init)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("creating container {id:?}")),
+            None => Ok(()),
+        }
+    }
+
+    fn write_pid_file(&self) -> Result<()> {
+        let Some(path) = &self.pid_file else {
+            return Ok(());
+        };
+        self.container
+            .pid()
+            .ok_or_else(|| std::io::Error::other("the container has no init process"))
+            .and_then(|pid| write_pid_file(path, pid.as_raw()))
+            .with_context(|| {
+                format!(
+                    "creating container {:?}: writing --pid-file {}",
+                    self.id,
+                    path.display()
+                )
+            })
+    }
+
+    fn remove(mut self, g: &GlobalOpts, error: anyhow::Error) -> anyhow::Error {
+        let _ = self.container.delete(true);
+        remove_leftovers(&g.root, &self.id);
+        container::remove_bundle_copy(&g.root, &self.id);
+        error
+    }
+}
+
+fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Created> {
     let id = opts.id.as_str();
     container::validate_id(id)?;
     if opts.pidfd_socket.is_some() {
@@ -140,56 +208,40 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Container> {
         .with_detach(detach)
         .with_no_pivot(opts.no_pivot)
         .build();
-    match built {
-        Ok(mut container) => {
-            if crate::netns::creates_network(&bundle.spec) {
-                let lo = container
-                    .pid()
-                    .ok_or_else(|| std::io::Error::other("the container has no init process"))
-                    .and_then(|pid| crate::netns::bring_up_loopback(pid.as_raw()));
-                if let Err(e) = lo {
-                    let _ = container.delete(true);
-                    remove_leftovers(&g.root, id);
-                    return Err(e).with_context(|| {
-                        format!(
-                            "creating container {id:?}: bringing up lo in its network namespace"
-                        )
-                    });
-                }
-            }
-            if let Some(path) = &pid_file {
-                let written = container
-                    .pid()
-                    .ok_or_else(|| std::io::Error::other("the container has no init process"))
-                    .and_then(|pid| write_pid_file(path, pid.as_raw()));
-                if let Err(e) = written {
-                    let _ = container.delete(true);
-                    remove_leftovers(&g.root, id);
-                    return Err(e).with_context(|| {
-                        format!(
-                            "creating container {id:?}: writing --pid-file {}",
-                            path.display()
-                        )
-                    });
-                }
-            }
-            prepared.keep();
-            Ok(container)
-        }
+    let container = match built {
+        Ok(container) => container,
         Err(e) => {
-            // libcontainer only saw the init's channel close; say where the init ended.
-            let ended = host_launch.as_ref().and_then(HostLaunch::ended_in_runtime);
             remove_leftovers(&g.root, id);
-            let error = match ended {
-                Some(reason) => {
-                    tracing::debug!(error = %e, "libcontainer's view of the failed create");
-                    anyhow::Error::msg(reason)
-                }
-                None => anyhow::Error::new(e),
+            return Err(anyhow::Error::new(e))
+                .with_context(|| format!("creating container {id:?}"));
+        }
+    };
+    prepared.keep();
+    if crate::netns::creates_network(&bundle.spec) {
+        // lo comes up while the init starts the enclave.
+        let lo = container
+            .pid()
+            .ok_or_else(|| std::io::Error::other("the container has no init process"))
+            .and_then(|pid| crate::netns::bring_up_loopback(pid.as_raw()));
+        if let Err(e) = lo {
+            let e = anyhow::Error::new(e).context(format!(
+                "creating container {id:?}: bringing up lo in its network namespace"
+            ));
+            let failed = Created {
+                container,
+                id: id.to_owned(),
+                enclave: host_launch,
+                pid_file: None,
             };
-            Err(error).with_context(|| format!("creating container {id:?}"))
+            return Err(failed.abandon(g, e));
         }
     }
+    Ok(Created {
+        container,
+        id: id.to_owned(),
+        enclave: host_launch,
+        pid_file,
+    })
 }
 
 /// Writes `pid` to `path` as runc does: into a hidden file beside it, renamed over it, so a
