@@ -273,10 +273,14 @@ fn an_enclave_that_does_not_start_fails_run_as_it_fails_create() {
     require_root!();
     let dir = tempfile::tempdir().unwrap();
     let (_, failing) = pal_v3_bundle_with_args(dir.path(), "fail-init");
+    // Slow to fail: the start signal is sent while the init is still in pal_init.
+    let (_, slow) = pal_v3_bundle_with_args(dir.path(), "slow-fail-init");
     let (pal, exiting) = pal_v3_bundle_with_args(dir.path(), "exit-in-init");
     for verb in [&["run"][..], &["run", "--detach"]] {
-        let out = assert_fails(verb, &failing, "pal_init");
-        assert!(out.stderr.contains("creating container"), "{out:#?}");
+        for bundle in [&failing, &slow] {
+            let out = assert_fails(verb, bundle, "pal_init");
+            assert!(out.stderr.contains("creating container"), "{out:#?}");
+        }
         assert_fails(
             verb,
             &exiting,
@@ -285,6 +289,33 @@ fn an_enclave_that_does_not_start_fails_run_as_it_fails_create() {
                 pal.display()
             ),
         );
+    }
+}
+
+/// Poststart hooks run once rune has sent the start signal: `run` of a spec that has them
+/// waits for the enclave first, so they never run for an enclave that did not start.
+#[test]
+fn poststart_hooks_run_only_for_an_enclave_that_started() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    // Slow to fail, so that the start signal finds the init still in pal_init.
+    for (args, starts) in [("slow-fail-init", false), ("", true)] {
+        let (_, bundle) = pal_v3_bundle_with_args(dir.path(), args);
+        let log = bundle.path().join("hooks.log");
+        let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {name} >> {}", log.display())]});
+        bundle.edit(|c| {
+            c["hooks"] = json!({"poststart": [hook("poststart")], "poststop": [hook("poststop")]});
+        });
+        let out = Runtime::rune().run(&bundle, &unique_id("hooks"));
+        let ran = std::fs::read_to_string(&log).unwrap_or_default();
+        if starts {
+            assert_eq!(out.code, 0, "{out:#?}");
+            assert_eq!(ran, "poststart\npoststop\n");
+        } else {
+            assert_ne!(out.code, 0, "{out:#?}");
+            assert!(out.stderr.contains("pal_init"), "{out:#?}");
+            assert!(!ran.contains("poststart"), "poststart ran: {ran:?}");
+        }
     }
 }
 

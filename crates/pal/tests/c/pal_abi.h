@@ -82,6 +82,7 @@ extern char **environ;
 /*
  * Checks the pal_init directives in `args` (space separated):
  *   fail-init       fail with EINVAL
+ *   slow-fail-init  fail with EINVAL after 300 ms
  *   exit-in-init    end the calling process (_exit(70)), as a PAL that crashes would
  *   leave-child-in-init
  *                   fork a child that holds the caller's descriptors for 60 s, then _exit(70)
@@ -106,6 +107,10 @@ static inline int pal_check_init(const char *args, const char *log_level, int is
 	strcpy(buf, args);
 	for (char *tok = strtok_r(buf, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
 		if (strcmp(tok, "fail-init") == 0) {
+			errno = EINVAL;
+			return -1;
+		} else if (strcmp(tok, "slow-fail-init") == 0) {
+			usleep(300 * 1000);
 			errno = EINVAL;
 			return -1;
 		} else if (strcmp(tok, "exit-in-init") == 0) {

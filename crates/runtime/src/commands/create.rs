@@ -32,6 +32,13 @@ pub fn create(g: &GlobalOpts, opts: &CreateOpts) -> Result<i32> {
 pub fn run(g: &GlobalOpts, args: &Run) -> Result<i32> {
     let mut created = build(g, &args.opts, args.detach)?;
     let id = &args.opts.id;
+    if created.poststart_hooks {
+        // They run once the start signal is sent, and must not run for an enclave that did
+        // not start.
+        if let Err(e) = created.enclave_started() {
+            return Err(created.remove(g, e));
+        }
+    }
     if let Err(e) = created.container.start() {
         let e = anyhow::Error::new(e).context(format!("starting container {id:?}"));
         return Err(created.abandon(g, e));
@@ -63,6 +70,8 @@ struct Created {
     enclave: Option<HostLaunch>,
     /// `--pid-file`, written once the container is fully created.
     pid_file: Option<PathBuf>,
+    /// Whether the spec has poststart hooks (run by the start, in rune's process).
+    poststart_hooks: bool,
 }
 
 impl Created {
@@ -82,10 +91,11 @@ impl Created {
         self.remove(g, error)
     }
 
+    /// Waits for the enclave's start report, once: later calls have nothing to wait for.
     fn enclave_started(&mut self) -> Result<()> {
         let id = &self.id;
         let init = self.container.pid().map_or(0, |pid| pid.as_raw());
-        match self.enclave.as_mut() {
+        match self.enclave.take().as_mut() {
             Some(host) => host
                 .wait_until_started(init)
                 .map_err(anyhow::Error::msg)
@@ -232,15 +242,23 @@ fn build(g: &GlobalOpts, opts: &CreateOpts, detach: bool) -> Result<Created> {
                 id: id.to_owned(),
                 enclave: host_launch,
                 pid_file: None,
+                poststart_hooks: false,
             };
             return Err(failed.abandon(g, e));
         }
     }
+    let poststart_hooks = bundle
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|hooks| hooks.poststart().as_ref())
+        .is_some_and(|hooks| !hooks.is_empty());
     Ok(Created {
         container,
         id: id.to_owned(),
         enclave: host_launch,
         pid_file,
+        poststart_hooks,
     })
 }
 
