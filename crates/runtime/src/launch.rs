@@ -452,4 +452,25 @@ mod tests {
             assert_eq!(EnclaveStage::from_byte(byte), None);
         }
     }
+
+    proptest::proptest! {
+        /// The report comes from the container's init, where the PAL's code runs: any bytes
+        /// read, whole or not, give an answer without panicking, and never a start that the
+        /// bytes before a FAILED do not hold.
+        #[test]
+        fn any_report_is_read_without_panicking(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            complete in proptest::prelude::any::<bool>(),
+        ) {
+            let failed_at = bytes.iter().position(|&b| b == FAILED);
+            match Report::of(&bytes, complete) {
+                Some(Report::Started) => proptest::prop_assert!(
+                    bytes[..failed_at.unwrap_or(bytes.len())].contains(&STARTED)
+                ),
+                Some(Report::Failed(_)) => proptest::prop_assert!(complete && failed_at.is_some()),
+                Some(Report::Ended(_)) => proptest::prop_assert!(complete),
+                None => proptest::prop_assert!(!complete),
+            }
+        }
+    }
 }
