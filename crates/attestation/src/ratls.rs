@@ -42,7 +42,9 @@ use rcgen::{
     PKCS_ECDSA_P256_SHA256,
 };
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::crypto::{
+    verify_tls12_signature, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName as TlsName, SignatureScheme};
@@ -988,9 +990,7 @@ impl RaTlsVerifier {
     }
 
     fn schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.algorithms().supported_schemes()
     }
 
     /// [`Self::verify_cert`] as both rustls verifiers need it: a refusal is logged with its
@@ -1009,24 +1009,9 @@ impl RaTlsVerifier {
             })
     }
 
-    fn verify_tls12(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        verify_tls12_signature(message, cert, dss, algorithms)
-    }
-
-    fn verify_tls13(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        verify_tls13_signature(message, cert, dss, algorithms)
+    /// The signature algorithms both verifiers check the handshake with.
+    fn algorithms(&self) -> &WebPkiSupportedAlgorithms {
+        &self.provider.signature_verification_algorithms
     }
 }
 
@@ -1057,7 +1042,7 @@ impl ServerCertVerifier for RaTlsServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12(message, cert, dss)
+        verify_tls12_signature(message, cert, dss, self.0.algorithms())
     }
 
     fn verify_tls13_signature(
@@ -1066,7 +1051,7 @@ impl ServerCertVerifier for RaTlsServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13(message, cert, dss)
+        verify_tls13_signature(message, cert, dss, self.0.algorithms())
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -1100,7 +1085,7 @@ impl ClientCertVerifier for RaTlsClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12(message, cert, dss)
+        verify_tls12_signature(message, cert, dss, self.0.algorithms())
     }
 
     fn verify_tls13_signature(
@@ -1109,7 +1094,7 @@ impl ClientCertVerifier for RaTlsClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13(message, cert, dss)
+        verify_tls13_signature(message, cert, dss, self.0.algorithms())
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
