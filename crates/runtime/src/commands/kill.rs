@@ -1,7 +1,9 @@
 //! `rune kill`.
 
 use anyhow::{bail, Context, Result};
+use libcontainer::container::state::StateError;
 use libcontainer::container::ContainerStatus;
+use libcontainer::error::LibcontainerError;
 use libcontainer::signal::Signal;
 
 use crate::cli::{GlobalOpts, Kill};
@@ -25,8 +27,19 @@ pub fn kill(g: &GlobalOpts, args: &Kill) -> Result<i32> {
         );
     }
     let was_created = c.status() == ContainerStatus::Created;
-    c.kill(signal, args.all)
-        .with_context(|| format!("signalling container {:?}", args.id))?;
+    match c.kill(signal, args.all) {
+        Ok(()) => {}
+        // libcontainer signals, then records the container as stopped; a `rune run` waiting
+        // for it may reap and delete it in between. The signal was delivered (runc, which
+        // writes no state here, answers 0).
+        Err(e) if state_file_vanished(&e) => {
+            tracing::debug!(container_id = %args.id, "container deleted right after the signal");
+            return Ok(0);
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("signalling container {:?}", args.id));
+        }
+    }
     // libcontainer marks the container stopped after any signal. A created container's init is
     // PID 1 of its namespace, waiting for start: a signal other than SIGKILL that it has no
     // handler for leaves it waiting, so it is still created and `start` must work (as crun).
@@ -36,6 +49,16 @@ pub fn kill(g: &GlobalOpts, args: &Kill) -> Result<i32> {
             .with_context(|| format!("saving the state of container {:?}", args.id))?;
     }
     Ok(0)
+}
+
+/// Whether `kill` failed only at its last step, saving the state, because the container's
+/// state directory is gone: the only step of it that opens the state file.
+fn state_file_vanished(error: &LibcontainerError) -> bool {
+    matches!(
+        error,
+        LibcontainerError::State(StateError::OpenStateFile { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound
+    )
 }
 
 /// Whether `signal`, as libcontainer's `Signal::try_from` parsed it, is SIGKILL: the same
@@ -49,7 +72,26 @@ fn is_sigkill(signal: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_sigkill;
+    use super::{is_sigkill, state_file_vanished};
+    use libcontainer::container::state::StateError;
+    use libcontainer::error::LibcontainerError;
+
+    #[test]
+    fn only_a_missing_state_file_counts_as_deleted_after_the_signal() {
+        let open = |kind: std::io::ErrorKind| {
+            LibcontainerError::State(StateError::OpenStateFile {
+                state_file_path: "/run/rune/x/state.json".into(),
+                source: std::io::Error::from(kind),
+            })
+        };
+        assert!(state_file_vanished(&open(std::io::ErrorKind::NotFound)));
+        assert!(!state_file_vanished(&open(
+            std::io::ErrorKind::PermissionDenied
+        )));
+        assert!(!state_file_vanished(&LibcontainerError::OtherSyscall(
+            nix::errno::Errno::EPERM
+        )));
+    }
 
     #[test]
     fn sigkill_is_known_by_name_and_number() {
