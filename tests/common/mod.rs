@@ -225,15 +225,7 @@ impl Runtime {
     /// Output goes through files, not pipes: a detached container keeps the runtime's stdio open,
     /// and reading a pipe to its end would wait for the container to exit.
     pub fn call(&self, args: &[&str]) -> Outcome {
-        let stdout = tempfile::tempfile().expect("temp file");
-        let stderr = tempfile::tempfile().expect("temp file");
-        let status = self
-            .command(args)
-            .stdout(stdout.try_clone().expect("dup"))
-            .stderr(stderr.try_clone().expect("dup"))
-            .status()
-            .unwrap_or_else(|e| panic!("running {}: {e}", self.bin.display()));
-        Outcome::from_status(status, read_all(stdout), read_all(stderr))
+        run_captured(&mut self.command(args))
     }
 
     /// `run --bundle B ID` in the foreground.
@@ -439,10 +431,30 @@ pub fn wait_until(timeout: std::time::Duration, mut check: impl FnMut() -> bool)
 pub fn run_captured(cmd: &mut Command) -> Outcome {
     let stdout = tempfile::tempfile().expect("temp file");
     let stderr = tempfile::tempfile().expect("temp file");
-    let status = cmd
+    let mut child = cmd
         .stdout(stdout.try_clone().expect("dup"))
         .stderr(stderr.try_clone().expect("dup"))
-        .status()
+        .spawn()
         .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait());
+    });
+    let status = match finished.recv_timeout(COMMAND_DEADLINE) {
+        Ok(status) => status.unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}")),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            panic!(
+                "{cmd:?} did not finish in {COMMAND_DEADLINE:?} (killed)\nstdout: {}\nstderr: {}",
+                read_all(stdout),
+                read_all(stderr)
+            );
+        }
+    };
     Outcome::from_status(status, read_all(stdout), read_all(stderr))
 }
+
+/// How long one command of a test may run before it counts as hung: a hang then fails its
+/// test, with what the command printed, instead of stopping the whole suite.
+const COMMAND_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
