@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # How long the pooled sim enclave's start takes inside the container's init, function by
-# function: uprobes on entry and return of rune's executor `validate` (the enclave's whole start
-# at create), `pal::loader::EnclaveRuntime::open_fd` (the PAL's dlopen) and `rune::epm::init`
+# function: uprobes on entry and return of rune's executor `after_ready` (the enclave's whole
+# start at create, after the init reported ready), `pal::loader::EnclaveRuntime::open_fd` (the PAL's dlopen) and `rune::epm::init`
 # (epm's answer and `pal_init`) in the copy of rune that scripts/bench/epm.sh installed
 # (build/bench/epm/bin), over RUNS pooled `rune run`s of its epm-8 bundle; prints the median
-# and 25th percentile of each. With FAULTS=1, also the init's page faults inside `validate`
+# and 25th percentile of each. With FAULTS=1, also the init's page faults inside `start`
 # (tracing them slows every fault, so the times are then longer).
 #
 #   scripts/bench/epm-probes.sh [RUNS]   (default 100; needs root, perf with uprobes, python3
@@ -22,7 +22,7 @@ out=$top/build/bench/epm
 rune=$out/bin/rune
 runs=${1:-100}
 bundle=${BUNDLE:-epm-8}
-probes=${PROBES:-"validate=<rune::executor::RuneExecutor as libcontainer::workload::Executor>::validate open_fd=pal::loader::EnclaveRuntime::open_fd epm_init=rune::epm::init"}
+probes=${PROBES:-"start=<rune::executor::RuneExecutor as libcontainer::workload::Executor>::after_ready open_fd=pal::loader::EnclaveRuntime::open_fd epm_init=rune::epm::init"}
 [ -e "$out/$bundle/config.json" ] && [ -x "$rune" ] \
   || { echo "epm-probes.sh: run scripts/bench/epm.sh first" >&2; exit 1; }
 export RUNE_SIM_DIR=$out/sim-platform RUNE_EPM_SOCKET=$out/epm/epm.sock
@@ -62,19 +62,19 @@ for line in sys.stdin:
     t = float(time.rstrip(":")) * 1e6
     event = event.rstrip(":").split(":")[1]
     if event == "page_fault_user":
-        faults += "validate" in open_at.get(tid, {})
+        faults += "start" in open_at.get(tid, {})
     elif event.endswith("_ret__return"):
         name = event[: -len("_ret__return")]
         if name in open_at.get(tid, {}):
             spans[name].append(t - open_at[tid].pop(name))
     else:
         open_at.setdefault(tid, {})[event] = t
-        runs += event == "validate"
+        runs += event == "start"
 for name in sys.argv[1:]:
     v = sorted(spans[name])
     if v:
         print(f"{name:10} median {statistics.median(v):7.1f} us   p25 {v[len(v) // 4]:7.1f} us   n={len(v)}")
 if faults:
-    print(f"page faults in validate: {faults / max(runs, 1):.1f} per run")
+    print(f"page faults in start: {faults / max(runs, 1):.1f} per run")
 ' "${names[@]}"
 rm -f "$data"

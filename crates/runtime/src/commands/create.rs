@@ -27,8 +27,9 @@ pub fn create(g: &GlobalOpts, opts: &CreateOpts) -> Result<i32> {
 /// `rune run`: create and start; without `--detach`, wait and return the workload's exit code.
 ///
 /// An enclave's start is waited for after the start signal, not before it: the init takes the
-/// signal only once the enclave started, and rune's own start work overlaps with it. A failure
-/// is reported as `create` reports it, and leaves nothing.
+/// signal only once the enclave started, and rune's own start work overlaps with it (before
+/// it when the spec has poststart hooks, which the start runs). A failure is reported as
+/// `create` reports it, and leaves nothing.
 pub fn run(g: &GlobalOpts, args: &Run) -> Result<i32> {
     let mut created = build(g, &args.opts, args.detach)?;
     let id = &args.opts.id;
